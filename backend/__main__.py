@@ -1,0 +1,80 @@
+"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from backend import db
+from backend.settings import Settings
+
+
+async def _with_db(settings: Settings, work) -> object:
+    await db.init(settings, run_migrations=False)
+    try:
+        return await work()
+    finally:
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend", description="Zhilian backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the API server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--seed-demo", action="store_true", help="seed the demo community before serving")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("seed-demo", help="seed the demo community, staff and residents (idempotent)")
+    staff = sub.add_parser("create-staff", help="create a staff account")
+    staff.add_argument("username")
+    staff.add_argument("--role", required=True)
+    staff.add_argument("--display-name", default="")
+    staff.add_argument("--community-id", type=int)
+    staff.add_argument("--district", default="")
+    staff.add_argument("--department-id", type=int)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+
+    if args.command == "migrate":
+        async def _migrate() -> None:
+            await db.migrate(settings)
+            await db.close()
+
+        asyncio.run(_migrate())
+        print("migrations applied")
+        return 0
+    if args.command == "seed-demo":
+        from backend.server import seed
+
+        seed(settings)
+        return 0
+    if args.command == "create-staff":
+        from backend.auth.models import Role
+        from backend.auth.passwords import validate_new_password
+        from backend.auth.service import create_staff
+
+        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+        problem = validate_new_password(password)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+        user = asyncio.run(_with_db(settings, lambda: create_staff(
+            username=args.username, password=password, display_name=args.display_name or args.username,
+            role=Role(args.role), community_id=args.community_id, district=args.district,
+            department_id=args.department_id,
+        )))
+        print(f"created staff user {user.username} (id {user.id})")
+        return 0
+    if args.command == "serve":
+        from backend.server import serve as run_server
+
+        return run_server(settings, host=args.host, port=args.port, workers=args.workers, with_demo=args.seed_demo)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Appending to and checking the hash-chained audit trail.
+
+Each event's hash is SHA-256 over the previous event's hash and the event's own fields in a
+canonical JSON form, so changing, removing or reordering any stored event breaks every
+hash after it. Appends lock one head row, so concurrent workers extend a single chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from backend.audit.models import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it and from where; built once per request by the routes."""
+
+    kind: str  # staff | app | system | device
+    id: str
+    ip: str = ""
+    request_id: str = ""
+
+
+SYSTEM = Actor("system", "system")
+
+
+@dataclass
+class ChainCheck:
+    ok: bool
+    checked: int
+    first_bad_event_id: int | None = None
+    reason: str = ""
+    head_hash: str = GENESIS_HASH
+    problems: list[str] = field(default_factory=list)
+
+
+def _canonical_time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def compute_hash(prev_hash: str, *, at: datetime, actor_kind: str, actor_id: str, action: str,
+                 target_kind: str, target_id: str, community_id: int | None, ip: str,
+                 request_id: str, details: dict[str, Any]) -> str:
+    payload = {
+        "at": _canonical_time(at),
+        "actor": [actor_kind, actor_id],
+        "action": action,
+        "target": [target_kind, target_id],
+        "community_id": community_id,
+        "origin": [ip, request_id],
+        "details": details,
+    }
+    body = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _event_hash(event: AuditEvent, prev_hash: str) -> str:
+    return compute_hash(
+        prev_hash, at=event.at, actor_kind=event.actor_kind, actor_id=event.actor_id, action=event.action,
+        target_kind=event.target_kind, target_id=event.target_id, community_id=event.community_id,
+        ip=event.ip, request_id=event.request_id, details=event.details or {},
+    )
+
+
+async def ensure_head() -> None:
+    """Create the head row once (safe when several workers start together)."""
+    if await AuditHead.exists(id=1):
+        return
+    with contextlib.suppress(IntegrityError):  # another worker created it first
+        await AuditHead.create(id=1, last_event_id=0, last_hash=GENESIS_HASH)
+
+
+async def record(
+    *,
+    actor: Actor,
+    action: str,
+    target_kind: str = "",
+    target_id: str | int = "",
+    community_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain and return it."""
+    details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    at = datetime.now(UTC)
+    async with in_transaction() as conn:
+        head = await AuditHead.select_for_update().using_db(conn).get_or_none(id=1)
+        if head is None:
+            head = await AuditHead.create(id=1, last_event_id=0, last_hash=GENESIS_HASH, using_db=conn)
+        digest = compute_hash(
+            head.last_hash, at=at, actor_kind=actor.kind, actor_id=actor.id, action=action,
+            target_kind=target_kind, target_id=str(target_id), community_id=community_id,
+            ip=actor.ip, request_id=actor.request_id, details=details,
+        )
+        event = await AuditEvent.create(
+            at=at, actor_kind=actor.kind, actor_id=actor.id, action=action, target_kind=target_kind,
+            target_id=str(target_id), community_id=community_id, ip=actor.ip, request_id=actor.request_id,
+            details=details, prev_hash=head.last_hash, hash=digest, using_db=conn,
+        )
+        head.last_event_id = event.id
+        head.last_hash = digest
+        await head.save(using_db=conn, update_fields=["last_event_id", "last_hash"])
+    return event
+
+
+async def verify_chain(*, batch: int = 2000) -> ChainCheck:
+    """Recompute every hash in order; report the first event that does not match."""
+    prev = GENESIS_HASH
+    checked = 0
+    last_id = 0
+    while True:
+        events = await AuditEvent.filter(id__gt=last_id).order_by("id").limit(batch)
+        if not events:
+            break
+        for event in events:
+            if event.prev_hash != prev:
+                return ChainCheck(False, checked, event.id, "prev_hash does not link to the event before it", prev)
+            expected = _event_hash(event, prev)
+            if expected != event.hash:
+                return ChainCheck(False, checked, event.id, "event content does not match its hash", prev)
+            prev = event.hash
+            checked += 1
+            last_id = event.id
+    head = await AuditHead.get_or_none(id=1)
+    if head is not None and (head.last_hash != prev or head.last_event_id != last_id):
+        return ChainCheck(False, checked, head.last_event_id, "chain is shorter than its head: events were removed", prev)
+    return ChainCheck(True, checked, None, "", prev)
+
+
+async def search(
+    *,
+    community_ids: list[int] | None,
+    action: str | None = None,
+    target_kind: str | None = None,
+    target_id: str | None = None,
+    actor_id: str | None = None,
+    page: int = 1,
+    size: int = 50,
+) -> tuple[int, list[AuditEvent]]:
+    query = AuditEvent.all()
+    if community_ids is not None:
+        query = query.filter(community_id__in=community_ids)
+    if action:
+        query = query.filter(action__startswith=action)
+    if target_kind:
+        query = query.filter(target_kind=target_kind)
+    if target_id:
+        query = query.filter(target_id=target_id)
+    if actor_id:
+        query = query.filter(actor_id=actor_id)
+    total = await query.count()
+    events = await query.order_by("-id").offset((page - 1) * size).limit(size)
+    return total, events
+
+
+def to_dict(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": _canonical_time(event.at),
+        "actor": {"kind": event.actor_kind, "id": event.actor_id},
+        "action": event.action,
+        "target": {"kind": event.target_kind, "id": event.target_id},
+        "community_id": event.community_id,
+        "ip": event.ip,
+        "request_id": event.request_id,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }

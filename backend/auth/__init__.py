@@ -1,0 +1,1 @@
+"""Staff and app-user authentication, sessions and roles."""

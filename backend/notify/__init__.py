@@ -1,0 +1,1 @@
+"""Outgoing messages (SMS, WeChat template messages) behind one sender interface."""

@@ -1,0 +1,1 @@
+"""Residents: communities, residents, helpers, consent and roster import."""

@@ -1,0 +1,1 @@
+"""Security building blocks: field encryption, blind indexes and masking of personal data."""

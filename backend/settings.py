@@ -1,0 +1,169 @@
+"""Typed settings read from the environment (and an optional `.env` file).
+
+Every variable here is documented in `.env.example`. The defaults run the embedded
+mode (SQLite file, in-process cache) on one machine; production (`ZHILIAN_ENV=production`)
+refuses to start while any secret still has its published development value.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Published, well-known development values. They exist so that a fresh clone runs with one
+# command; production refuses every one of them.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0000000000000000"
+DEV_FIELD_KEY = base64.b64encode(b"dev-insecure-field-key-32-bytes!").decode()
+DEV_INDEX_KEY = base64.b64encode(b"dev-insecure-index-key-32-bytes!").decode()
+DEV_QR_KEY = "dev-insecure-qr-signing-key-0000000000000000000000"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or unsafe for the chosen mode."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"expected a boolean, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of one backend process.
+
+    Field names are the environment variable names in lower case.
+    """
+
+    zhilian_env: str = "development"  # development | test | production
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    public_url: str = ""  # how browsers reach us; defaults to http://HOST:PORT
+    data_dir: str = str(REPO_ROOT / "var")
+    database_url: str = ""  # default: sqlite file in DATA_DIR
+    redis_url: str = ""  # empty: in-process cache (embedded mode only)
+    cache_prefix: str = "zl:"
+    auto_migrate: bool = True
+    seed_demo: bool = False
+
+    secret_key: str = DEV_SECRET_KEY
+    field_encryption_key: str = DEV_FIELD_KEY
+    field_encryption_old_keys: str = ""  # "keyid:base64,keyid:base64" kept for decryption
+    field_encryption_key_id: str = "k1"
+    blind_index_key: str = DEV_INDEX_KEY
+    qr_signing_key: str = DEV_QR_KEY
+
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 14 * 24 * 3600
+    login_max_per_account: int = 5  # failed attempts per window before a lock
+    login_max_per_ip: int = 30
+    login_window_s: int = 900
+    otp_ttl_s: int = 300
+    otp_max_attempts: int = 5
+    otp_send_per_phone_per_hour: int = 5
+    sms_sender: str = "outbox"  # outbox (dev: table + log)
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    model_dir: str = str(REPO_ROOT.parent / "shared" / "models")
+    chain_url: str = ""  # empty in embedded mode: scripts/dev starts a local chain
+
+    extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_production(self) -> bool:
+        return self.zhilian_env == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{Path(self.data_dir) / 'zhilian.sqlite3'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, env_file: str | None = ".env") -> Settings:
+        """Build settings from `env` (default: the process environment) over an optional .env file."""
+        values: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            values.update(_read_env_file(Path(env_file)))
+        values.update(os.environ if env is None else env)
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = values.get(f.name.upper())
+            if raw is None:
+                continue
+            try:
+                if f.type in ("int", int):
+                    kwargs[f.name] = int(raw)
+                elif f.type in ("bool", bool):
+                    kwargs[f.name] = _bool(raw)
+                else:
+                    kwargs[f.name] = raw
+            except ValueError as exc:
+                raise SettingsError(f"{f.name.upper()}: {exc}") from exc
+        if kwargs.get("zhilian_env") == "production" and "auto_migrate" not in kwargs:
+            kwargs["auto_migrate"] = False  # several workers must not race to migrate: a deploy step does it
+        if not kwargs.get("model_dir"):
+            kwargs.pop("model_dir", None)
+        settings = cls(**kwargs)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse configurations that would be unsafe or cannot work."""
+        if self.zhilian_env not in {"development", "test", "production"}:
+            raise SettingsError(f"ZHILIAN_ENV must be development, test or production, not {self.zhilian_env!r}")
+        for name in ("field_encryption_key", "blind_index_key"):
+            try:
+                key = base64.b64decode(getattr(self, name), validate=True)
+            except ValueError as exc:
+                raise SettingsError(f"{name.upper()} is not valid base64") from exc
+            if len(key) != 32:
+                raise SettingsError(f"{name.upper()} must decode to 32 bytes, got {len(key)}")
+        if not self.is_production:
+            return
+        defaults = {
+            "SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
+            "FIELD_ENCRYPTION_KEY": (self.field_encryption_key, DEV_FIELD_KEY),
+            "BLIND_INDEX_KEY": (self.blind_index_key, DEV_INDEX_KEY),
+            "QR_SIGNING_KEY": (self.qr_signing_key, DEV_QR_KEY),
+        }
+        unsafe = [name for name, (value, default) in defaults.items() if value == default]
+        if unsafe:
+            raise SettingsError(
+                "refusing to start in production with development secrets: " + ", ".join(unsafe)
+            )
+        if len(self.secret_key) < 32:
+            raise SettingsError("SECRET_KEY must be at least 32 characters in production")
+        if not self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+            raise SettingsError("production needs DATABASE_URL pointing at PostgreSQL")
+        if not self.redis_url:
+            raise SettingsError("production needs REDIS_URL (the in-process cache is per worker)")
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines; '#' comments and blank lines ignored, quotes stripped."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values

@@ -1,0 +1,63 @@
+"""Every staff write and personal-data read is audited, and tampering with the trail is detected."""
+
+from __future__ import annotations
+
+from tortoise.connection import get_connection
+
+from backend.audit import service as audit
+from backend.audit.models import AuditEvent
+from tests.integration.test_residents import create
+
+
+async def test_reads_and_writes_leave_events(client, make_world):
+    world = await make_world()
+    resident = await create(client, world, seed=501)
+    await client.get(f"/api/residents/{resident['id']}", headers=world.staff.headers)
+    await client.patch(f"/api/residents/{resident['id']}", json={"address": "新地址 1号"}, headers=world.staff.headers)
+    events = await AuditEvent.filter(target_kind="resident", target_id=str(resident["id"])).order_by("id")
+    assert [e.action for e in events] == ["resident.create", "resident.read", "resident.update"]
+    assert all(e.actor_id == str(world.staff.user_id) and e.actor_kind == "staff" for e in events)
+    assert events[2].details == {"changed": ["address"]}
+    assert all(len(e.request_id) == 32 for e in events)
+    # staff can search the trail of their own community
+    found = (await client.get("/api/audit/events", params={"target_kind": "resident", "target_id": str(resident["id"])},
+                              headers=world.admin.headers)).json()
+    assert found["total"] == 3
+
+
+async def test_tampered_event_is_detected_and_named(client, make_world, server):
+    world = await make_world()
+    resident = await create(client, world, seed=502)
+    ok = (await client.get("/api/audit/verify", headers=world.admin.headers)).json()
+    assert ok["ok"] is True and ok["checked"] > 0
+
+    victim = await AuditEvent.filter(target_id=str(resident["id"]), action="resident.create").first()
+    conn = get_connection("default")
+    # An insider rewrites who did it, straight in the database.
+    await conn.execute_query("UPDATE audit_event SET actor_id = 'someone-else' WHERE id = " + str(victim.id))
+    broken = (await client.get("/api/audit/verify", headers=world.admin.headers)).json()
+    assert broken["ok"] is False
+    assert broken["first_bad_event_id"] == victim.id
+    assert "hash" in broken["reason"]
+    # Repair so later tests start from an intact trail.
+    await conn.execute_query(
+        f"UPDATE audit_event SET actor_id = '{victim.actor_id}' WHERE id = {victim.id}"
+    )
+    assert (await audit.verify_chain()).ok
+
+
+async def test_deleted_event_is_detected(client, make_world):
+    world = await make_world()
+    await create(client, world, seed=503)
+    last = await AuditEvent.all().order_by("-id").first()
+    conn = get_connection("default")
+    saved = audit.to_dict(last)
+    await conn.execute_query(f"DELETE FROM audit_event WHERE id = {last.id}")
+    result = await audit.verify_chain()
+    assert not result.ok and "removed" in result.reason
+    await AuditEvent.create(
+        id=last.id, at=last.at, actor_kind=last.actor_kind, actor_id=last.actor_id, action=last.action,
+        target_kind=last.target_kind, target_id=last.target_id, community_id=last.community_id, ip=last.ip,
+        request_id=last.request_id, details=last.details, prev_hash=saved["prev_hash"], hash=saved["hash"],
+    )
+    assert (await audit.verify_chain()).ok
