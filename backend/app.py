@@ -13,11 +13,12 @@ import ujson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from backend import db
+from backend import db, worker
 from backend.audit import service as audit_service
 from backend.cache import create_cache
+from backend.certification.faces import FaceRuntime, face_config_from_env
 from backend.errors import register_error_handlers
-from backend.notify.service import create_sender
+from backend.notify.service import create_sender, create_wechat_sender
 from backend.ops.logging import configure_logging, request_id_var
 from backend.ops.metrics import Metrics
 from backend.security.fieldcrypt import FieldCipher, parse_key
@@ -58,6 +59,11 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
     app.ctx.settings = settings
     app.ctx.cipher = build_cipher(settings)
     app.ctx.metrics = Metrics()
+    app.ctx.outbox_handlers = {}
+    from backend.credentials import anchor as credential_anchor
+
+    credential_anchor.install(app, settings)  # issue on certification.passed, anchor when CHAIN_URL is set
+    app.ctx.face = FaceRuntime(face_config_from_env(settings.model_dir), threads=settings.face_threads)
 
     register_error_handlers(app)
     _register_middleware(app)
@@ -69,11 +75,21 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
 def _register_blueprints(app: Sanic) -> None:
     from backend.audit.routes import bp as audit_bp
     from backend.auth.routes import bp as auth_bp
+    from backend.certification.evidence_routes import bp as evidence_bp
+    from backend.certification.routes import bp as certification_bp
+    from backend.credentials.routes import bp as credentials_bp
+    from backend.exports.routes import bp as exports_bp
+    from backend.oauth.routes import bp as oauth_bp
     from backend.ops.routes import bp as ops_bp
+    from backend.qr.routes import bp as qr_bp
+    from backend.residents.binding_routes import bp as bindings_bp
     from backend.residents.routes import bp as residents_bp
+    from backend.web import register_miniapp
 
-    for bp in (ops_bp, auth_bp, residents_bp, audit_bp):
+    for bp in (ops_bp, auth_bp, residents_bp, audit_bp, certification_bp, evidence_bp, qr_bp, bindings_bp, oauth_bp,
+               credentials_bp, exports_bp):
         app.blueprint(bp)
+    register_miniapp(app)  # the resident app's built files at /m/
 
     @app.get("/openapi.json")
     async def openapi_json(request: Request) -> HTTPResponse:
@@ -113,11 +129,20 @@ def _register_listeners(app: Sanic, settings: Settings) -> None:
     @app.before_server_start
     async def _open(app: Sanic) -> None:
         app.ctx.cache = create_cache(settings.redis_url, settings.cache_prefix)
-        app.ctx.sender = create_sender(settings.sms_sender, app.ctx.cipher)
+        app.ctx.sender = create_sender(settings.sms_sender, app.ctx.cipher, url=settings.sms_gateway_url,
+                                       api_key=settings.sms_gateway_key, sign=settings.sms_sign)
+        app.ctx.wechat = create_wechat_sender(
+            app_id=settings.wechat_app_id, app_secret=settings.wechat_app_secret,
+            template_ids=settings.wechat_template_ids, api_base=settings.wechat_api_base, cipher=app.ctx.cipher,
+        )
         await db.init(settings, run_migrations=settings.auto_migrate)
         await audit_service.ensure_head()
+        app.ctx.stop_worker = worker.start(app) if settings.background_worker else None
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
+        if app.ctx.stop_worker is not None:
+            await app.ctx.stop_worker()
         await app.ctx.cache.close()
+        app.ctx.face.close()
         await db.close()

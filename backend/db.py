@@ -22,6 +22,11 @@ MODEL_MODULES = [
     "backend.auth.models",
     "backend.audit.models",
     "backend.notify.models",
+    "backend.outbox.models",
+    "backend.certification.models",
+    "backend.oauth.models",
+    "backend.credentials.models",
+    "backend.exports.models",
 ]
 
 

@@ -53,13 +53,14 @@ class Settings:
     cache_prefix: str = "zl:"
     auto_migrate: bool = True
     seed_demo: bool = False
+    background_worker: bool = True  # outbox, period upkeep, reminders and purges in each server process
 
-    secret_key: str = DEV_SECRET_KEY
-    field_encryption_key: str = DEV_FIELD_KEY
-    field_encryption_old_keys: str = ""  # "keyid:base64,keyid:base64" kept for decryption
+    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
+    field_encryption_key: str = field(default=DEV_FIELD_KEY, repr=False)
+    field_encryption_old_keys: str = field(default="", repr=False)  # "keyid:base64,keyid:base64" kept for decryption
     field_encryption_key_id: str = "k1"
-    blind_index_key: str = DEV_INDEX_KEY
-    qr_signing_key: str = DEV_QR_KEY
+    blind_index_key: str = field(default=DEV_INDEX_KEY, repr=False)
+    qr_signing_key: str = field(default=DEV_QR_KEY, repr=False)
 
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 14 * 24 * 3600
@@ -69,14 +70,48 @@ class Settings:
     otp_ttl_s: int = 300
     otp_max_attempts: int = 5
     otp_send_per_phone_per_hour: int = 5
-    sms_sender: str = "outbox"  # outbox (dev: table + log)
+    sms_sender: str = "outbox"  # outbox (dev: table + log) | http (a real gateway)
+    sms_gateway_url: str = ""
+    sms_gateway_key: str = field(default="", repr=False)
+    sms_sign: str = "智链"
+    wechat_app_id: str = ""  # WeChat official account for template messages (empty: SMS only)
+    wechat_app_secret: str = field(default="", repr=False)
+    wechat_template_ids: str = ""  # "reminder_due_soon:TEMPLATE_ID,reminder_overdue:TEMPLATE_ID"
+    wechat_api_base: str = "https://api.weixin.qq.com"
 
     max_body_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
     log_json: bool = True
 
     model_dir: str = str(REPO_ROOT.parent / "shared" / "models")
+    face_threads: int = 2  # threads running face models per worker
+    cert_challenge_actions: str = "blink,turn_left,turn_right,open_mouth,nod"  # actions a challenge may ask for
+    cert_starts_per_hour: int = 20  # certification sessions a caller may start per hour
+    cert_max_failures: int = 5  # failed attempts within CERT_FAIL_WINDOW_S before a lock
+    cert_fail_window_s: int = 3600
+    cert_lock_s: int = 1800
+    template_refresh_days: int = 90  # a template older than this is refreshed from a strong pass
+    template_refresh_min_score: float = 0.7  # match score a pass needs to refresh the template
+    frame_retention_days: int = 30  # review frames are purged after this many days
+    suspend_after_months: int = 1  # consecutive missed months before the subsidy is suspended
+    passive_min_sightings: int = 3  # device sightings in a period before staff may confirm passively
+    passive_min_score: float = 0.6  # lowest device match score accepted
     chain_url: str = ""  # empty in embedded mode: scripts/dev starts a local chain
+    chain_submitter: str = "backend"  # the submitter name the sequencer knows our key by
+    chain_submitter_key: str = field(default="", repr=False)  # base64 Ed25519 seed signing appends
+    chain_submitter_key_file: str = ""  # or a file holding it (a devstack's sequencer/submitters/backend.key)
+    chain_trust_file: str = ""  # JSON trust roots: log_vkey, witnesses (department, BLS key), quorum
+    chain_proof_wait_s: float = 5.0  # how long one anchoring step waits for a final checkpoint
+    issuer_keys: str = field(default="", repr=False)  # "community:kid:base64-seed,…" (last per community signs)
+    issuer_key_dir: str = ""  # default DATA_DIR/issuer-keys (generated there on first use in development)
+    credential_verify_per_minute: int = 120  # public POST /credentials/verify calls per client address per minute
+
+    oauth_signing_key: str = ""  # PEM (EC P-256 or RSA) signing OAuth access and ID tokens
+    oauth_signing_key_file: str = ""  # default DATA_DIR/oauth-signing-key.pem (generated in dev only)
+    oauth_pairwise_key: str = ""  # HMAC key of pairwise subjects; empty: derived from SECRET_KEY
+    oauth_access_token_ttl_s: int = 600
+    oauth_refresh_token_ttl_s: int = 30 * 24 * 3600
+    oauth_session_ttl_s: int = 1800  # the resident's browser sign-in on the consent page
 
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -111,6 +146,8 @@ class Settings:
             try:
                 if f.type in ("int", int):
                     kwargs[f.name] = int(raw)
+                elif f.type in ("float", float):
+                    kwargs[f.name] = float(raw)
                 elif f.type in ("bool", bool):
                     kwargs[f.name] = _bool(raw)
                 else:

@@ -50,3 +50,44 @@ import redis
 sys.exit(0 if redis.Redis.from_url(sys.argv[1], socket_connect_timeout=3).ping() else 1)
 PY
 }
+
+# Install the front-end packages (npm workspace: miniapp/, console/) when package-lock.json changed.
+ensure_node_env() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "Zhilian's phone app needs Node.js 20.19+ and npm (https://nodejs.org or apt-get install nodejs npm)" >&2
+    return 1
+  fi
+  local stamp_file="$REPO_ROOT/node_modules/.zhilian-installed" wanted
+  wanted="$(sha256sum "$REPO_ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp_file" 2>/dev/null)" != "$wanted" ]; then
+    echo "[setup] installing front-end packages (npm ci)"
+    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$wanted" > "$stamp_file"
+  fi
+}
+
+# Build miniapp/dist (served at /m/) when its sources changed since the last build.
+build_miniapp() {
+  ensure_node_env
+  local stamp_file="$REPO_ROOT/miniapp/dist/.zhilian-built" wanted
+  wanted="$(cd "$REPO_ROOT" && find miniapp package-lock.json \( -path miniapp/dist -o -path '*/node_modules' \) -prune \
+    -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$stamp_file" 2>/dev/null)" != "$wanted" ] || [ ! -f "$REPO_ROOT/miniapp/dist/index.html" ]; then
+    echo "[build] miniapp -> miniapp/dist"
+    (cd "$REPO_ROOT" && npm run build --workspace miniapp --silent)
+    echo "$wanted" > "$stamp_file"
+  fi
+}
+
+# Debian's Chromium (and a CJK font) for the browser tests; Playwright drives it, never downloads one.
+ensure_chromium() {
+  local packages=()
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then packages+=(fonts-noto-cjk); fi
+  [ ${#packages[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  echo "[setup] apt-get install ${packages[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}"
+}

@@ -47,6 +47,7 @@ class AppUser(Model):
     resident = fields.ForeignKeyField(
         "zhilian.Resident", related_name="app_users", null=True, on_delete=fields.SET_NULL
     )
+    wechat_openid = fields.CharField(max_length=64, null=True, description="set when signed in through WeChat")
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
     is_active = fields.BooleanField(default=True)

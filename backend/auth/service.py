@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -91,7 +92,8 @@ async def staff_login(
     if blocked:
         raise RateLimited("密码错误次数过多，账号已暂时锁定，请稍后再试", code="auth.locked", retry_after=blocked)
     user = await StaffUser.get_or_none(username=username)
-    password_ok = verify_password(user.password_hash if user else None, password)
+    # argon2 is deliberately slow (~100 ms of CPU): keep it off the event loop
+    password_ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if user is None or not password_ok or not user.is_active:
         await ratelimit.hit(cache, account_key, limit=10**6, window_s=settings.login_window_s)
         await audit.record(actor=actor, action="auth.login_failed", target_kind="staff", target_id=username[:64])
@@ -153,7 +155,8 @@ async def create_staff(
     district: str = "", department_id: int | None = None,
 ) -> StaffUser:
     return await StaffUser.create(
-        username=username, password_hash=hash_password(password), display_name=display_name, role=role,
+        username=username, password_hash=await asyncio.to_thread(hash_password, password),
+        display_name=display_name, role=role,
         community_id=community_id, district=district, department_id=department_id,
     )
 

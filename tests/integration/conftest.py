@@ -24,7 +24,7 @@ def app_settings(tmp_path_factory: pytest.TempPathFactory, postgres_database: st
     base = Settings(
         zhilian_env="test", data_dir=str(data_dir), log_json=True, log_level="WARNING",
         cache_prefix=f"zltest:{secrets.token_hex(3)}:",
-        login_max_per_ip=10_000, otp_send_per_phone_per_hour=50,
+        login_max_per_ip=10_000, otp_send_per_phone_per_hour=50, background_worker=False,
     )
     if BACKEND == "postgres":
         base = replace(base, database_url=postgres_database or "", redis_url=REDIS_URL)

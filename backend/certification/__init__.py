@@ -1,0 +1,1 @@
+"""Monthly certification: periods, sessions, attempts, review, home visits, passive evidence, reminders."""

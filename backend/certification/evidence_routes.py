@@ -1,0 +1,134 @@
+"""Routes for home visits, passive (无感) evidence, devices and reminders (rules in evidence/reminders)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import Field
+from sanic import Blueprint, Request, json
+from sanic_ext import openapi
+
+from backend.audit import service as audit
+from backend.audit.service import Actor
+from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated
+from backend.auth.models import Role
+from backend.auth.scope import visible_community_ids
+from backend.certification import evidence, periods, reminders
+from backend.certification.records import certification_view
+from backend.errors import ValidationFailed
+from backend.http import Schema, validated_body, validated_query
+from backend.residents import service as residents
+
+bp = Blueprint("certification_evidence")
+
+ADMINS = (Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
+
+
+class DeviceCreate(Schema):
+    name: str = Field(min_length=1, max_length=64)
+    public_key: str = Field(min_length=40, max_length=64)
+    community_id: int | None = None
+
+
+class CommunityQuery(Schema):
+    community_id: int | None = None
+
+
+async def _scope(request: Request) -> list[int] | None:
+    return await visible_community_ids(request.ctx.principal)
+
+
+async def _community_id(request: Request, requested: int | None) -> int:
+    community_id = requested if requested is not None else request.ctx.principal.community_id
+    if community_id is None:
+        raise ValidationFailed("请选择社区", code="community.required", field="community_id")
+    await residents.get_community_or_raise(community_id=community_id, community_ids=await _scope(request))
+    return community_id
+
+
+@bp.post("/api/residents/<rid:int>/home-visits")
+@authenticated(roles=RESIDENT_MANAGERS)
+@openapi.body({"multipart/form-data": {"photo": {"type": "string", "format": "binary"}, "note": {"type": "string"}}})
+async def home_visit(request: Request, rid: int):
+    resident = await residents.get_resident_or_raise(resident_id=rid, community_ids=await _scope(request))
+    photo = request.files.get("photo") if request.files else None
+    visit = await evidence.record_home_visit(
+        resident=resident, staff_id=request.ctx.principal.user_id, photo=photo.body if photo else b"",
+        note=(request.form.get("note") or "") if request.form else "", cipher=request.app.ctx.cipher,
+    )
+    await audit.record(actor=actor_of(request), action="visit.record", target_kind="resident", target_id=rid,
+                       community_id=resident.community_id, details={"visit_id": visit.id})  # type: ignore[attr-defined]
+    return json({"id": visit.id, "status": "awaiting_second_staff",
+                 "message": "已记录上门情况，请另一位工作人员确认后完成认证"}, status=201)
+
+
+@bp.post("/api/home-visits/<hid:int>/attest")
+@authenticated(roles=RESIDENT_MANAGERS)
+async def attest(request: Request, hid: int):
+    visit = await evidence.get_visit_or_raise(visit_id=hid, community_ids=await _scope(request))
+    recorded = await evidence.attest_home_visit(visit=visit, staff_id=request.ctx.principal.user_id)
+    await audit.record(actor=actor_of(request), action="visit.attest", target_kind="resident",
+                       target_id=visit.resident_id, community_id=visit.resident.community_id,  # type: ignore[attr-defined]
+                       details={"visit_id": hid, "certification_id": recorded.certification.id})
+    return json({"certification": certification_view(recorded.certification), "created": recorded.created})
+
+
+@bp.post("/api/devices")
+@authenticated(roles=ADMINS)
+@validated_body(DeviceCreate)
+async def register_device(request: Request, body: DeviceCreate):
+    community_id = await _community_id(request, body.community_id)
+    device = await evidence.register_device(community_id=community_id, name=body.name, public_key=body.public_key)
+    await audit.record(actor=actor_of(request), action="device.register", target_kind="device", target_id=device.id,
+                       community_id=community_id, details={"name": body.name})
+    return json({"id": device.id, "name": device.name, "community_id": community_id}, status=201)
+
+
+@bp.post("/api/passive/sightings")
+@openapi.parameter("X-Device-Id", int, location="header", required=True)
+@openapi.parameter("X-Signature", str, location="header", required=True)
+async def sighting(request: Request):
+    """A registered device reports that it saw an enrolled resident (Ed25519-signed body)."""
+    try:
+        device_id = int(request.headers.get("x-device-id", ""))
+    except ValueError:
+        raise ValidationFailed("X-Device-Id header required", code="device.missing", field="X-Device-Id") from None
+    seen = await evidence.record_sighting(
+        device_id=device_id, signature_b64=request.headers.get("x-signature", ""), body=request.body or b"",
+        min_score=request.app.ctx.settings.passive_min_score,
+    )
+    await audit.record(actor=Actor("device", str(device_id), request.remote_addr or "", request.ctx.request_id),
+                       action="passive.sighting", target_kind="resident", target_id=seen.resident_id)  # type: ignore[attr-defined]
+    return json({"accepted": True, "id": seen.id}, status=201)
+
+
+@bp.get("/api/passive/candidates")
+@authenticated(roles=RESIDENT_MANAGERS)
+@validated_query(CommunityQuery)
+async def candidates(request: Request, query: CommunityQuery):
+    community_id = await _community_id(request, query.community_id)
+    items = await evidence.passive_candidates(community_id=community_id,
+                                              min_sightings=request.app.ctx.settings.passive_min_sightings)
+    return json({"items": items, "min_sightings": request.app.ctx.settings.passive_min_sightings})
+
+
+@bp.post("/api/residents/<rid:int>/passive-confirm")
+@authenticated(roles=RESIDENT_MANAGERS)
+async def confirm_passive(request: Request, rid: int):
+    resident = await residents.get_resident_or_raise(resident_id=rid, community_ids=await _scope(request))
+    recorded = await evidence.confirm_passive(resident=resident, staff_id=request.ctx.principal.user_id,
+                                              min_sightings=request.app.ctx.settings.passive_min_sightings)
+    await audit.record(actor=actor_of(request), action="passive.confirm", target_kind="resident", target_id=rid,
+                       community_id=resident.community_id)  # type: ignore[attr-defined]
+    return json({"certification": certification_view(recorded.certification), "created": recorded.created})
+
+
+@bp.post("/api/periods/<pid:int>/reminders")
+@authenticated(roles=RESIDENT_MANAGERS)
+async def send_reminders(request: Request, pid: int):
+    period = await periods.get_period_or_raise(period_id=pid, community_ids=await _scope(request))
+    result = await reminders.send_reminders(period=period, now=datetime.now(UTC), sender=request.app.ctx.sender,
+                                            cipher=request.app.ctx.cipher, wechat=request.app.ctx.wechat)
+    await audit.record(actor=actor_of(request), action="reminders.send", target_kind="period", target_id=pid,
+                       community_id=period.community_id, details=result)  # type: ignore[attr-defined]
+    return json(result)

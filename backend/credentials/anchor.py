@@ -1,0 +1,161 @@
+"""Anchoring hashes on the chain through the outbox (DESIGN §4 step 8).
+
+Two steps per anchored row (a credential, an export), each an outbox event retried with
+back-off:
+
+1. ``<kind>.anchor``: ``ChainClient.submit(leaf, label)`` (idempotent at the sequencer),
+   store the leaf index, enqueue step 2;
+2. ``<kind>.proof``: wait up to CHAIN_PROOF_WAIT_S for a final checkpoint covering the leaf,
+   then ``get_inclusion(leaf)`` (checked against the trust roots by the client) and store the
+   proof with its checkpoint; not final yet -> raise, so the outbox retries later.
+
+With no chain configured the anchoring handlers are not registered: the events stay queued,
+untouched, and nothing fails. ``attach_chain`` connects a chain to a running app.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sanic import Sanic
+
+from backend.certification.records import CERTIFIED_EVENT
+from backend.credentials import service
+from backend.credentials.models import Anchored, Credential
+from backend.outbox import service as outbox
+from backend.outbox.models import OutboxEvent
+from backend.settings import Settings
+
+Handler = Callable[[OutboxEvent], Awaitable[None]]
+
+
+class NotFinalYet(Exception):
+    """No checkpoint cosigned by a witness quorum covers the leaf yet (retried by the outbox)."""
+
+
+def chain_client_from_settings(settings: Settings) -> Any:
+    """A `chain.client.ChainClient` for CHAIN_URL, or None when no chain is configured."""
+    if not settings.chain_url:
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from chain.client import ChainClient
+    from chain.verify import Trust
+
+    if settings.chain_submitter_key:
+        key: Any = Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.chain_submitter_key))
+    elif settings.chain_submitter_key_file:
+        key = Path(settings.chain_submitter_key_file)
+    else:
+        from backend.settings import SettingsError
+
+        raise SettingsError("CHAIN_URL needs CHAIN_SUBMITTER_KEY or CHAIN_SUBMITTER_KEY_FILE")
+    trust = Trust.load(settings.chain_trust_file) if settings.chain_trust_file else None
+    return ChainClient(settings.chain_url, submitter=settings.chain_submitter, private_key=key, trust=trust)
+
+
+def _submit_handler(app: Sanic, model: type[Anchored], prefix: str, label: str) -> Handler:
+    async def submit(event: OutboxEvent) -> None:
+        row = await model.get_or_none(id=event.payload["id"])
+        if row is None or row.inclusion is not None:
+            return
+        index = await app.ctx.chain.submit(bytes.fromhex(row.leaf_hash), label)
+        await model.filter(id=row.id).update(anchor_index=index)
+        await outbox.enqueue(kind=f"{prefix}.proof", dedupe_key=f"{prefix}.proof:{row.id}",
+                             payload={"id": str(row.id), "leaf_index": index})
+
+    return submit
+
+
+class FinalityWatch:
+    """The largest final tree size seen, so one outbox pass waits for finality at most once.
+
+    Without it, a chain whose witnesses are down would hold the outbox loop CHAIN_PROOF_WAIT_S
+    for every pending proof in turn.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.gave_up_at = -1e9
+
+    async def wait_for(self, chain: Any, index: int, wait: float) -> None:
+        if index < self.size or wait <= 0:
+            return
+        if time.monotonic() - self.gave_up_at < wait:
+            return  # just waited in vain for this tip: let the outbox back-off retry later
+        record = await chain.latest_checkpoint(wait_size=index + 1, timeout=wait)
+        if record is not None:
+            self.size = max(self.size, int(record["size"]))
+        if index >= self.size:
+            self.gave_up_at = time.monotonic()
+
+
+def _proof_handler(app: Sanic, model: type[Anchored], prefix: str) -> Handler:
+    async def prove(event: OutboxEvent) -> None:
+        row = await model.get_or_none(id=event.payload["id"])
+        if row is None or row.inclusion is not None:
+            return
+        chain = app.ctx.chain
+        index = int(event.payload["leaf_index"])
+        await app.ctx.chain_finality.wait_for(chain, index, float(app.ctx.settings.chain_proof_wait_s))
+        inclusion = await chain.get_inclusion(bytes.fromhex(row.leaf_hash))
+        if inclusion is None:
+            raise NotFinalYet(f"expected a final checkpoint covering leaf {index} of {prefix} {row.id}, none yet")
+        await model.filter(id=row.id).update(
+            inclusion=json.loads(json.dumps(inclusion.bundle)), anchor_index=inclusion.leaf_index,
+            anchor_tree_size=inclusion.tree_size, anchored_at=datetime.now(UTC),
+        )
+
+    return prove
+
+
+def anchor_handlers(app: Sanic, model: type[Anchored], prefix: str, label: str) -> dict[str, Handler]:
+    return {f"{prefix}.anchor": _submit_handler(app, model, prefix, label),
+            f"{prefix}.proof": _proof_handler(app, model, prefix)}
+
+
+def _chain_handlers(app: Sanic) -> dict[str, Handler]:
+    from backend.exports.models import Export
+
+    return {**anchor_handlers(app, Credential, "credential", "credential"),
+            **anchor_handlers(app, Export, "export", "export")}
+
+
+def attach_chain(app: Sanic, client: Any) -> None:
+    """Connect a chain client: anchoring events start being processed."""
+    app.ctx.chain = client
+    app.ctx.chain_finality = FinalityWatch()
+    app.ctx.outbox_handlers.update(_chain_handlers(app))
+
+
+def detach_chain(app: Sanic) -> None:
+    """Disconnect the chain: anchoring events wait in the outbox again."""
+    for kind in _chain_handlers(app):
+        app.ctx.outbox_handlers.pop(kind, None)
+    app.ctx.chain = None
+
+
+def install(app: Sanic, settings: Settings) -> None:
+    """Issue on `certification.passed`; anchor when CHAIN_URL is set; close the client at stop."""
+
+    async def issue(event: OutboxEvent) -> None:
+        await service.issue_for_certification(
+            certification_id=int(event.payload["certification_id"]), settings=app.ctx.settings
+        )
+
+    app.ctx.outbox_handlers[CERTIFIED_EVENT] = issue
+    app.ctx.chain = None
+    client = chain_client_from_settings(settings)
+    if client is not None:
+        attach_chain(app, client)
+
+    @app.after_server_stop
+    async def _close_chain(app: Sanic) -> None:
+        if getattr(app.ctx, "chain", None) is not None:
+            await app.ctx.chain.aclose()

@@ -1,0 +1,1 @@
+"""Personal QR tokens and printable QR cards."""

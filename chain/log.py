@@ -1,0 +1,470 @@
+"""The append-only log behind the sequencer: RFC 9162 §2.1 Merkle tree over stored leaves.
+
+Only hashes go in.  A leaf is a 32-byte hash (of a credential, an export
+package or an audit batch) with a typed label and the submitter's identity;
+the Merkle leaf hash is ``SHA-256(0x00 || hash)`` (RFC 9162 §2.1.1), so a
+verifier needs nothing but the 32-byte hash it already holds.
+
+Durability: appends are group-committed — every request waiting when a batch
+starts goes into one database transaction, and no request is acknowledged
+before that transaction commits.  A crash mid-batch rolls the whole batch back,
+so the stored leaves are always the contiguous indices ``0 .. n-1``.  The tree
+itself lives in memory and is rebuilt from the stored leaves at start.
+
+Storage: SQLite (stdlib ``sqlite3`` on one dedicated thread, WAL,
+``synchronous=FULL``) or PostgreSQL (asyncpg), chosen by the database URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .merkle import HASH_SIZE, MerkleTree, hash_leaf
+
+LABELS = ("credential", "export", "audit_batch")
+_SUBMITTER_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+class LogError(Exception):
+    """Base class of log failures."""
+
+
+class LeafRejected(LogError, ValueError):
+    """A submitted leaf is not a 32-byte hash with a known label and submitter."""
+
+
+class LogLocked(LogError):
+    """Another sequencer already owns this log; two writers would fork it."""
+
+
+class StorageCorrupt(LogError):
+    """The stored leaves are not the contiguous indices 0 .. n-1."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One submission: the hash, its type, who sent it."""
+
+    leaf: bytes
+    label: str
+    submitter: str
+
+    def validate(self) -> None:
+        if not isinstance(self.leaf, bytes) or len(self.leaf) != HASH_SIZE:
+            got = len(self.leaf) if isinstance(self.leaf, bytes) else type(self.leaf).__name__
+            raise LeafRejected(f"expected a {HASH_SIZE}-byte hash, got {got}")
+        if self.label not in LABELS:
+            raise LeafRejected(f"expected a label in {', '.join(LABELS)}, got {self.label!r}")
+        if not isinstance(self.submitter, str) or not _SUBMITTER_RE.match(self.submitter):
+            raise LeafRejected(f"expected a submitter id of 1-64 [A-Za-z0-9_.-], got {self.submitter!r}")
+
+
+@dataclass(frozen=True)
+class Appended:
+    index: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    index: int
+    leaf: bytes
+    label: str
+    submitter: str
+    created_at: float
+
+
+class Store(Protocol):
+    """What the log needs from a database."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def load_leaves(self, start: int = 0) -> list[bytes]: ...
+    async def append(self, rows: list[StoredRow]) -> None: ...
+    async def find(self, leaf: bytes) -> StoredRow | None: ...
+    async def save_checkpoint(self, record: dict[str, Any]) -> None: ...
+    async def latest_checkpoint(self) -> dict[str, Any] | None: ...
+    async def save_witness(self, record: dict[str, Any]) -> None: ...
+    async def load_witnesses(self) -> list[dict[str, Any]]: ...
+
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chain_leaves (
+  idx INTEGER PRIMARY KEY,
+  leaf BLOB NOT NULL UNIQUE,
+  label TEXT NOT NULL,
+  submitter TEXT NOT NULL,
+  created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chain_checkpoints (
+  size INTEGER PRIMARY KEY,
+  record TEXT NOT NULL,
+  finalized_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chain_witnesses (
+  department TEXT PRIMARY KEY,
+  record TEXT NOT NULL
+);
+"""
+
+
+class SQLiteStore:
+    """SQLite on one worker thread: every statement runs there, in order."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        # One writer only: an exclusive lock the kernel drops if the process dies.
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise LogLocked(
+                f"expected to be the only writer of {self.path}, another process holds its lock"
+            ) from exc
+        self._lock_fd = fd
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SQLITE_SCHEMA)
+        self._conn = conn
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._executor.shutdown(wait=True)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LogError("expected an open SQLite store, it is closed")
+        return self._conn
+
+    async def load_leaves(self, start: int = 0) -> list[bytes]:
+        def run() -> list[bytes]:
+            rows = self._db().execute(
+                "SELECT idx, leaf FROM chain_leaves WHERE idx >= ? ORDER BY idx", (start,)
+            )
+            return _contiguous(rows, start)
+
+        return await self._run(run)
+
+    async def append(self, rows: list[StoredRow]) -> None:
+        def run() -> None:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO chain_leaves (idx, leaf, label, submitter, created_at) VALUES (?, ?, ?, ?, ?)",
+                    [(r.index, r.leaf, r.label, r.submitter, r.created_at) for r in rows],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        if rows:
+            await self._run(run)
+
+    async def find(self, leaf: bytes) -> StoredRow | None:
+        def run() -> StoredRow | None:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT idx, leaf, label, submitter, created_at FROM chain_leaves WHERE leaf = ?", (leaf,)
+                )
+                .fetchone()
+            )
+            return StoredRow(*row) if row else None
+
+        return await self._run(run)
+
+    async def save_checkpoint(self, record: dict[str, Any]) -> None:
+        def run() -> None:
+            self._db().execute(
+                "INSERT OR REPLACE INTO chain_checkpoints (size, record, finalized_at) VALUES (?, ?, ?)",
+                (record["size"], json.dumps(record), time.time()),
+            )
+
+        await self._run(run)
+
+    async def latest_checkpoint(self) -> dict[str, Any] | None:
+        def run() -> dict[str, Any] | None:
+            row = (
+                self._db()
+                .execute("SELECT record FROM chain_checkpoints ORDER BY size DESC LIMIT 1")
+                .fetchone()
+            )
+            return json.loads(row[0]) if row else None
+
+        return await self._run(run)
+
+    async def save_witness(self, record: dict[str, Any]) -> None:
+        def run() -> None:
+            self._db().execute(
+                "INSERT OR REPLACE INTO chain_witnesses (department, record) VALUES (?, ?)",
+                (record["department"], json.dumps(record)),
+            )
+
+        await self._run(run)
+
+    async def load_witnesses(self) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            rows = self._db().execute("SELECT record FROM chain_witnesses ORDER BY department").fetchall()
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._run(run)
+
+
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chain_leaves (
+  idx BIGINT PRIMARY KEY,
+  leaf BYTEA NOT NULL UNIQUE,
+  label TEXT NOT NULL,
+  submitter TEXT NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chain_checkpoints (
+  size BIGINT PRIMARY KEY,
+  record TEXT NOT NULL,
+  finalized_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chain_witnesses (
+  department TEXT PRIMARY KEY,
+  record TEXT NOT NULL
+);
+"""
+
+
+class PostgresStore:
+    """PostgreSQL through an asyncpg pool; each batch is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._owner: Any = None
+
+    async def open(self) -> None:
+        import asyncpg
+
+        # One writer only: a session advisory lock, released when this connection ends (or dies).
+        self._owner = await asyncpg.connect(self.url)
+        if not await self._owner.fetchval("SELECT pg_try_advisory_lock(6962, 1)"):
+            await self._owner.close()
+            self._owner = None
+            raise LogLocked(f"expected to be the only writer of {self.url}, another session holds its lock")
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        # Serialise concurrent schema creation (several test processes, several sequencers).
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(6962)")
+            await conn.execute(_PG_SCHEMA)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._owner is not None:
+            await self._owner.close()
+            self._owner = None
+
+    async def load_leaves(self, start: int = 0) -> list[bytes]:
+        rows = await self._pool.fetch(
+            "SELECT idx, leaf FROM chain_leaves WHERE idx >= $1 ORDER BY idx", start
+        )
+        return _contiguous(((r["idx"], bytes(r["leaf"])) for r in rows), start)
+
+    async def append(self, rows: list[StoredRow]) -> None:
+        if not rows:
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO chain_leaves (idx, leaf, label, submitter, created_at) "
+                "SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[], $5::float8[])",
+                [r.index for r in rows],
+                [r.leaf for r in rows],
+                [r.label for r in rows],
+                [r.submitter for r in rows],
+                [r.created_at for r in rows],
+            )
+
+    async def find(self, leaf: bytes) -> StoredRow | None:
+        row = await self._pool.fetchrow(
+            "SELECT idx, leaf, label, submitter, created_at FROM chain_leaves WHERE leaf = $1", leaf
+        )
+        if row is None:
+            return None
+        return StoredRow(row["idx"], bytes(row["leaf"]), row["label"], row["submitter"], row["created_at"])
+
+    async def save_checkpoint(self, record: dict[str, Any]) -> None:
+        await self._pool.execute(
+            "INSERT INTO chain_checkpoints (size, record, finalized_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (size) DO UPDATE SET record = EXCLUDED.record, finalized_at = EXCLUDED.finalized_at",
+            record["size"],
+            json.dumps(record),
+            time.time(),
+        )
+
+    async def latest_checkpoint(self) -> dict[str, Any] | None:
+        row = await self._pool.fetchrow("SELECT record FROM chain_checkpoints ORDER BY size DESC LIMIT 1")
+        return json.loads(row["record"]) if row else None
+
+    async def save_witness(self, record: dict[str, Any]) -> None:
+        await self._pool.execute(
+            "INSERT INTO chain_witnesses (department, record) VALUES ($1, $2) "
+            "ON CONFLICT (department) DO UPDATE SET record = EXCLUDED.record",
+            record["department"],
+            json.dumps(record),
+        )
+
+    async def load_witnesses(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch("SELECT record FROM chain_witnesses ORDER BY department")
+        return [json.loads(r["record"]) for r in rows]
+
+
+def _contiguous(rows: Any, start: int) -> list[bytes]:
+    leaves: list[bytes] = []
+    for idx, leaf in rows:
+        expected = start + len(leaves)
+        if idx != expected:
+            raise StorageCorrupt(f"expected stored leaf index {expected}, found {idx}")
+        leaves.append(bytes(leaf))
+    return leaves
+
+
+def make_store(database_url: str) -> Store:
+    """``postgres://…``/``postgresql://…`` → PostgreSQL; ``sqlite:///path`` or a plain path → SQLite."""
+    if database_url.startswith(("postgres://", "postgresql://")):
+        return PostgresStore(database_url)
+    if database_url.startswith("sqlite:///"):
+        return SQLiteStore(database_url[len("sqlite:///") :])
+    if database_url.startswith("sqlite://"):
+        raise LogError(f"expected sqlite:///<path>, got {database_url!r}")
+    return SQLiteStore(database_url)
+
+
+class Log:
+    """The sequencer's log: group-committed appends, in-memory tree, proofs."""
+
+    def __init__(self, store: Store, *, max_batch: int = 20_000) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.tree = MerkleTree()
+        self._index: dict[bytes, int] = {}
+        self._queue: list[tuple[list[Entry], asyncio.Future[list[Appended]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._needs_resync = False
+        self._listeners: list[Callable[[int], None]] = []
+
+    async def open(self) -> None:
+        await self.store.open()
+        await self._resync()
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.store.close()
+
+    def on_grow(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(new_size)`` after every committed batch."""
+        self._listeners.append(callback)
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    def index_of(self, leaf: bytes) -> int | None:
+        return self._index.get(leaf)
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self.tree.leaf(index)
+
+    async def _resync(self) -> None:
+        """Bring the tree up to what the store holds (start-up, or after an ambiguous failure)."""
+        for leaf in await self.store.load_leaves(self.tree.size):
+            self._index[leaf] = self.tree.append(hash_leaf(leaf))
+        self._needs_resync = False
+
+    async def append(self, entries: list[Entry]) -> list[Appended]:
+        """Append entries (idempotent per hash); returns only after they are durable."""
+        for entry in entries:
+            entry.validate()
+        future: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
+        self._queue.append((entries, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch: list[tuple[list[Entry], asyncio.Future[list[Appended]]]] = []
+            count = 0
+            while self._queue and (not batch or count + len(self._queue[0][0]) <= self.max_batch):
+                item = self._queue.pop(0)
+                batch.append(item)
+                count += len(item[0])
+            try:
+                if self._needs_resync:
+                    await self._resync()
+                results, rows = self._assign(batch)
+                await self.store.append(rows)
+            except Exception as exc:
+                self._needs_resync = True
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for row in rows:
+                self._index[row.leaf] = self.tree.append(hash_leaf(row.leaf))
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+            if rows:
+                for listener in self._listeners:
+                    listener(self.size)
+
+    def _assign(self, batch: list[tuple[list[Entry], Any]]) -> tuple[list[list[Appended]], list[StoredRow]]:
+        """Give each new hash the next index; duplicates get the index they already have."""
+        now = time.time()
+        pending: dict[bytes, int] = {}
+        rows: list[StoredRow] = []
+        results: list[list[Appended]] = []
+        for entries, _ in batch:
+            result = []
+            for entry in entries:
+                index = self._index.get(entry.leaf)
+                if index is None:
+                    index = pending.get(entry.leaf)
+                if index is not None:
+                    result.append(Appended(index, True))
+                    continue
+                index = self.size + len(rows)
+                pending[entry.leaf] = index
+                rows.append(StoredRow(index, entry.leaf, entry.label, entry.submitter, now))
+                result.append(Appended(index, False))
+            results.append(result)
+        return results, rows

@@ -1,0 +1,1 @@
+"""Face engine tests: real models on real data."""

@@ -1,0 +1,45 @@
+"""Real models on real data: one engine for the whole test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from backend.face import FaceConfig, FaceEngine
+from backend.face.dataset import default_data_dir, read_manifest
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    d = default_data_dir()
+    if not (d / "MANIFEST.csv").is_file():
+        pytest.skip(f"face data not found at {d} (set FACEDATA_DIR)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def items(data_dir):
+    return read_manifest(data_dir)
+
+
+@pytest.fixture(scope="session")
+def engine() -> FaceEngine:
+    return FaceEngine(FaceConfig())
+
+
+@pytest.fixture(scope="session")
+def read_bytes(data_dir):
+    return lambda rel: (data_dir / rel).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def read_img(data_dir):
+    def _read(rel: str) -> np.ndarray:
+        img = cv2.imread(str(data_dir / rel))
+        assert img is not None, rel
+        return img
+
+    return _read
