@@ -5,6 +5,8 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from backend.credentials.models import Anchored
+
 
 class AuditEvent(Model):
     id = fields.BigIntField(primary_key=True)
@@ -34,3 +36,18 @@ class AuditHead(Model):
 
     class Meta:
         table = "audit_head"
+
+
+class AuditAnchor(Anchored):
+    """The chain head at some moment, put on the chain: the whole trail up to it is then fixed.
+
+    An insider who rewrote the trail and recomputed every hash would still disagree with an
+    anchored head, which anyone can check against the witnessed log.
+    """
+
+    id = fields.IntField(primary_key=True)
+    last_event_id = fields.BigIntField(unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_anchor"

@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from backend.audit.models import AuditEvent, AuditHead
+from backend.audit.models import AuditAnchor, AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
 
@@ -134,7 +134,29 @@ async def verify_chain(*, batch: int = 2000) -> ChainCheck:
     head = await AuditHead.get_or_none(id=1)
     if head is not None and (head.last_hash != prev or head.last_event_id != last_id):
         return ChainCheck(False, checked, head.last_event_id, "chain is shorter than its head: events were removed", prev)
+    for anchor in await AuditAnchor.all().order_by("last_event_id"):
+        event = await AuditEvent.get_or_none(id=anchor.last_event_id)
+        if event is None or event.hash != anchor.leaf_hash:
+            return ChainCheck(False, checked, anchor.last_event_id,
+                              f"trail differs from the head anchored on the chain at event {anchor.last_event_id}", prev)
     return ChainCheck(True, checked, None, "", prev)
+
+
+ANCHOR_EVENT = "audit.anchor"
+
+
+async def anchor_head() -> AuditAnchor | None:
+    """Record the current head for anchoring (once per head) and queue it for the chain."""
+    from backend.outbox import service as outbox
+
+    head = await AuditHead.get_or_none(id=1)
+    if head is None or head.last_event_id == 0 or await AuditAnchor.exists(last_event_id=head.last_event_id):
+        return None
+    with contextlib.suppress(IntegrityError):
+        anchor = await AuditAnchor.create(last_event_id=head.last_event_id, leaf_hash=head.last_hash)
+        await outbox.enqueue(kind=ANCHOR_EVENT, dedupe_key=f"audit.anchor:{anchor.id}", payload={"id": str(anchor.id)})
+        return anchor
+    return None
 
 
 async def search(

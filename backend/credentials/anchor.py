@@ -121,10 +121,12 @@ def anchor_handlers(app: Sanic, model: type[Anchored], prefix: str, label: str) 
 
 
 def _chain_handlers(app: Sanic) -> dict[str, Handler]:
+    from backend.audit.models import AuditAnchor
     from backend.exports.models import Export
 
     return {**anchor_handlers(app, Credential, "credential", "credential"),
-            **anchor_handlers(app, Export, "export", "export")}
+            **anchor_handlers(app, Export, "export", "export"),
+            **anchor_handlers(app, AuditAnchor, "audit", "audit_batch")}
 
 
 def attach_chain(app: Sanic, client: Any) -> None:

@@ -121,3 +121,23 @@ async def create_staff_login(client: httpx.AsyncClient, **kwargs: Any) -> Staff:
     username = kwargs.pop("username", f"user_{secrets.token_hex(4)}")
     user = await auth_service.create_staff(username=username, password=STAFF_PASSWORD, display_name=username, **kwargs)
     return Staff(user.id, username, await login(client, username), kwargs.get("community_id"))
+
+
+@pytest.fixture
+async def chain(server: RunningServer, tmp_path):
+    """A devstack connected to the running backend for this test only."""
+    from backend.credentials.anchor import attach_chain, detach_chain
+    from chain.devstack import Devstack
+    from chain.verify import Trust
+
+    stack = Devstack(tmp_path / "chain", port=free_port(),
+                     witness_ports={d: free_port() for d in ("civil_affairs", "social_security", "health")})
+    await asyncio.to_thread(stack.start)
+    client = stack.client(trust=Trust.from_json(stack.trust()))
+    attach_chain(server.app, client)
+    try:
+        yield stack
+    finally:
+        detach_chain(server.app)
+        await client.aclose()
+        await asyncio.to_thread(stack.stop)

@@ -61,3 +61,42 @@ async def test_deleted_event_is_detected(client, make_world):
         request_id=last.request_id, details=last.details, prev_hash=saved["prev_hash"], hash=saved["hash"],
     )
     assert (await audit.verify_chain()).ok
+
+
+async def _rehash_from(event_id: int) -> None:
+    """What an insider with database access would do: recompute every hash from `event_id` on."""
+    from backend.audit.models import AuditHead
+
+    previous = await AuditEvent.filter(id__lt=event_id).order_by("-id").first()
+    prev_hash = previous.hash if previous else audit.GENESIS_HASH
+    for event in await AuditEvent.filter(id__gte=event_id).order_by("id"):
+        digest = audit._event_hash(event, prev_hash)
+        await AuditEvent.filter(id=event.id).update(prev_hash=prev_hash, hash=digest)
+        prev_hash = digest
+    last = await AuditEvent.all().order_by("-id").first()
+    await AuditHead.filter(id=1).update(last_hash=prev_hash, last_event_id=last.id)
+
+
+async def test_anchored_head_on_the_chain_catches_a_consistent_rewrite(client, make_world, server, chain):
+    from backend.audit.models import AuditAnchor
+    from tests.integration.test_exports import anchor_everything
+
+    world = await make_world()
+    resident = await create(client, world, seed=504)
+    anchor = await audit.anchor_head()
+    assert anchor is not None and await audit.anchor_head() is None  # once per head
+    await anchor_everything(server)
+    anchored = await AuditAnchor.get(id=anchor.id)
+    assert anchored.inclusion is not None and anchored.anchor_index is not None
+
+    victim = await AuditEvent.filter(target_id=str(resident["id"]), action="resident.create").first()
+    original = victim.actor_id
+    conn = get_connection("default")
+    await conn.execute_query(f"UPDATE audit_event SET actor_id = 'someone-else' WHERE id = {victim.id}")
+    await _rehash_from(victim.id)
+    result = await audit.verify_chain()
+    assert not result.ok and "anchored on the chain" in result.reason, result
+    await conn.execute_query(f"UPDATE audit_event SET actor_id = '{original}' WHERE id = {victim.id}")
+    await _rehash_from(victim.id)
+    assert (await audit.verify_chain()).ok
+

@@ -15,19 +15,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from backend.audit.models import AuditEvent
 from backend.auth.models import Role
 from backend.certification import periods
 from backend.certification.models import Method
-from backend.credentials.anchor import attach_chain, detach_chain
 from backend.credentials.models import Credential
 from backend.exports.models import Export
 from backend.outbox import service as outbox
 from backend.outbox.models import OutboxEvent
 from backend.residents import service as residents
-from chain.devstack import Devstack, free_port
 from chain.verify import Trust, verify_inclusion_bundle
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import create_staff_login
@@ -39,23 +35,7 @@ from tests.integration.test_credentials import (
 )
 from tests.integration.test_residents import create
 
-ANCHOR_KINDS = ["credential.anchor", "credential.proof", "export.anchor", "export.proof"]
-
-
-@pytest.fixture
-async def chain(server, tmp_path: Path):
-    """A devstack connected to the running backend for this test only."""
-    stack = Devstack(tmp_path / "chain", port=free_port(),
-                     witness_ports={d: free_port() for d in ("civil_affairs", "social_security", "health")})
-    await asyncio.to_thread(stack.start)
-    client = stack.client(trust=Trust.from_json(stack.trust()))
-    attach_chain(server.app, client)
-    try:
-        yield stack
-    finally:
-        detach_chain(server.app)
-        await client.aclose()
-        await asyncio.to_thread(stack.stop)
+ANCHOR_KINDS = ["credential.anchor", "credential.proof", "export.anchor", "export.proof", "audit.anchor", "audit.proof"]
 
 
 async def anchor_everything(server, timeout: float = 60.0) -> None:
