@@ -19,3 +19,16 @@ async def visible_community_ids(principal: Principal) -> list[int] | None:
     if role == Role.AUDITOR and principal.community_id is not None:
         return [principal.community_id]
     return []
+
+
+async def target_community_id(principal: Principal, requested: int | None) -> int:
+    """The community a staff action applies to: one's own, or (above a community) the one named and visible."""
+    from backend.errors import NotFoundError, ValidationFailed
+
+    community_id = requested if requested is not None else principal.community_id
+    if community_id is None:
+        raise ValidationFailed("请选择社区", code="community.required", field="community_id")
+    visible = await visible_community_ids(principal)
+    if (visible is not None and community_id not in visible) or not await Community.exists(id=community_id):
+        raise NotFoundError("没有找到这个社区", code="community.not_found")
+    return community_id

@@ -12,7 +12,7 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.models import Role
-from backend.auth.scope import visible_community_ids
+from backend.auth.scope import target_community_id, visible_community_ids
 from backend.certification import evidence, periods, reminders
 from backend.certification.records import certification_view
 from backend.errors import ValidationFailed
@@ -39,11 +39,7 @@ async def _scope(request: Request) -> list[int] | None:
 
 
 async def _community_id(request: Request, requested: int | None) -> int:
-    community_id = requested if requested is not None else request.ctx.principal.community_id
-    if community_id is None:
-        raise ValidationFailed("请选择社区", code="community.required", field="community_id")
-    await residents.get_community_or_raise(community_id=community_id, community_ids=await _scope(request))
-    return community_id
+    return await target_community_id(request.ctx.principal, requested)
 
 
 @bp.post("/api/residents/<rid:int>/home-visits")

@@ -15,7 +15,7 @@ from sanic_ext import openapi
 
 from backend.audit import service as audit
 from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated, principal_from_request
-from backend.auth.scope import visible_community_ids
+from backend.auth.scope import target_community_id, visible_community_ids
 from backend.certification import enrolment, periods, review, sessions
 from backend.certification.models import Certification, MonthStatus, Period, ResidentMonth
 from backend.certification.records import certification_view
@@ -245,11 +245,7 @@ async def _scope(request: Request) -> list[int] | None:
 
 
 async def _community_id(request: Request, requested: int | None) -> int:
-    community_id = requested if requested is not None else request.ctx.principal.community_id
-    if community_id is None:
-        raise ValidationFailed("请选择社区", code="community.required", field="community_id")
-    await residents.get_community_or_raise(community_id=community_id, community_ids=await _scope(request))
-    return community_id
+    return await target_community_id(request.ctx.principal, requested)
 
 
 def _period_view(period: Period, counts: dict[str, int] | None = None) -> dict[str, Any]:
