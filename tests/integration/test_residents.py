@@ -180,6 +180,13 @@ async def test_no_plaintext_identity_numbers_or_phones_at_rest(client, make_worl
     phone = f"135123498{seed - 990:02d}"
     resident = await create(client, world, seed=seed, phone=phone)
     assert (await client.post("/api/auth/app/otp", json={"phone": phone})).status_code == 200
+    from backend.notify.models import OutboundMessage
+
+    index = server.app.ctx.cipher.blind_index(phone, purpose="phone")
+    sent = await OutboundMessage.filter(recipient_index=index, template="login_code").order_by("-id").first()
+    code = re.search(r"\d{6}", sent.body).group(0)
+    login = await client.post("/api/auth/app/login", json={"phone": phone, "code": code})
+    assert login.status_code == 200, login.text  # the app user row now exists, linked to the resident
     conn = get_connection("default")
     if backend_kind == "postgres":
         _, rows = await conn.execute_query(f'SELECT t::text AS row FROM "{table}" t')
