@@ -1,0 +1,89 @@
+// Same-origin JSON API client: bearer token, one refresh attempt on 401, errors as ApiError.
+import { store, signOut } from './store'
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+const OFFLINE = '网络不太好，请检查网络后再试'
+
+async function send(method, path, body, auth) {
+  const headers = {}
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  if (auth && store.access) headers.Authorization = `Bearer ${store.access}`
+  let response
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  } catch {
+    throw new ApiError(0, 'network', OFFLINE)
+  }
+  return response
+}
+
+async function refreshTokens() {
+  if (!store.refresh) return false
+  const response = await send('POST', '/api/auth/refresh', { refresh_token: store.refresh }, false)
+  if (!response.ok) return false
+  const pair = await response.json()
+  store.access = pair.access_token
+  store.refresh = pair.refresh_token || store.refresh
+  return true
+}
+
+export async function request(method, path, body, { auth = true, raw = false } = {}) {
+  let response = await send(method, path, body, auth)
+  if (response.status === 401 && auth && (await refreshTokens())) {
+    response = await send(method, path, body, auth)
+  }
+  if (response.status === 401 && auth) {
+    signOut()
+    throw new ApiError(401, 'auth.expired', '登录已过期，请重新登录')
+  }
+  if (raw) {
+    if (!response.ok) throw new ApiError(response.status, 'http', '加载失败，请稍后再试')
+    return response
+  }
+  let data = null
+  try {
+    data = await response.json()
+  } catch {
+    data = null
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {}
+    throw new ApiError(response.status, error.code || 'http', error.message || '出了点问题，请稍后再试')
+  }
+  return data
+}
+
+export const api = {
+  get: (path) => request('GET', path),
+  post: (path, body) => request('POST', path, body ?? {}),
+  image: async (path) => URL.createObjectURL(await (await request('GET', path, undefined, { raw: true })).blob()),
+  sendCode: (phone) => request('POST', '/api/auth/app/otp', { phone }, { auth: false }),
+  login: async (phone, code) => {
+    const data = await request('POST', '/api/auth/app/login', { phone, code }, { auth: false })
+    store.access = data.access_token
+    store.refresh = data.refresh_token
+    store.user = data.user
+    store.phone = phone
+    return data
+  },
+  logout: async () => {
+    try {
+      await request('POST', '/api/auth/logout', { refresh_token: store.refresh })
+    } catch {
+      // signing out locally is what matters
+    }
+    signOut()
+  },
+}
+
+export function wsUrl(path) {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  return `${scheme}://${location.host}${path}`
+}

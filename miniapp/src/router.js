@@ -1,0 +1,21 @@
+import { createRouter, createWebHashHistory } from 'vue-router'
+import { signedIn } from './store'
+
+const routes = [
+  { path: '/login', component: () => import('./views/LoginView.vue'), meta: { open: true } },
+  { path: '/', component: () => import('./views/HomeView.vue') },
+  { path: '/certify/:rid?', component: () => import('./views/CertifyView.vue') },
+  { path: '/qr', component: () => import('./views/QrView.vue') },
+  { path: '/history', component: () => import('./views/HistoryView.vue') },
+  { path: '/helper', component: () => import('./views/HelperView.vue') },
+  { path: '/scan', component: () => import('./views/ScanView.vue') },
+  { path: '/settings', component: () => import('./views/SettingsView.vue') },
+  { path: '/:rest(.*)*', redirect: '/' },
+]
+
+export const router = createRouter({ history: createWebHashHistory(), routes })
+
+router.beforeEach((to) => {
+  if (!to.meta.open && !signedIn()) return { path: '/login', query: { next: to.fullPath } }
+  return true
+})

@@ -1,0 +1,91 @@
+// Plain words for what the API returns.
+
+const METHODS = { self: '本人刷脸', helper: '家人帮助', staff: '工作人员协助', home_visit: '上门认证', passive: '无感认证' }
+
+export function methodWords(method) {
+  return METHODS[method] || '认证'
+}
+
+export function monthWords(month) {
+  const [, m] = (month || '').split('-')
+  return m ? `${Number(m)} 月` : '本月'
+}
+
+/** One sentence for this month: who, which month, what state, what to do. */
+export function describeMonth(status, who = '您') {
+  if (!status) return ''
+  const month = monthWords(status.period && status.period.month)
+  const due = status.period ? `${Number(status.period.month.split('-')[1])} 月 ${status.period.due_day} 日` : ''
+  switch (status.status) {
+    case 'certified': {
+      const at = status.certification ? new Date(status.certification.certified_at) : null
+      const when = at ? `（${at.getMonth() + 1} 月 ${at.getDate()} 日）` : ''
+      return `${who}${month}已经认证好了${when}，补贴照常发放。`
+    }
+    case 'in_review':
+      return `${who}${month}的认证已提交，正在由社区工作人员审核，请耐心等待。`
+    case 'overdue':
+      return `${who}${month}的认证已过期限，请尽快认证，或拨打社区电话。`
+    case 'suspended':
+      return `${who}的补贴已暂停发放，认证成功后会恢复。`
+    case 'exempt':
+      return `${who}${month}不需要认证。`
+    default:
+      return `${who}${month}还没有认证，请在 ${due} 前完成。`
+  }
+}
+
+const REASONS = {
+  'liveness.timeout': '时间到了，动作没有做完',
+  'liveness.incomplete': '动作没有做完',
+  'liveness.wrong_order': '动作顺序不对',
+  'liveness.static': '画面一直不动，像是照片',
+  'liveness.identity_changed': '中途换了人',
+  'liveness.too_few_frames': '画面太少，网络可能不好',
+  'liveness.timing': '画面时间不连续，网络可能不好',
+  'liveness.spoof': '看起来像是照片或屏幕，不是本人在镜头前',
+  'liveness.match_reject': '和社区登记的照片对不上',
+  'liveness.match_review': '需要社区工作人员再看一下',
+  'liveness.antispoof_review': '需要社区工作人员再看一下',
+  'liveness.multiple_faces': '画面里不止一个人',
+  no_template: '第一次认证，需要社区工作人员审核',
+  review: '需要社区工作人员再看一下',
+  locked: '多次没有成功，请联系社区',
+}
+
+// most telling first: an elder hears one reason, not four
+const PRIORITY = [
+  'locked', 'liveness.spoof', 'liveness.static', 'liveness.multiple_faces', 'liveness.identity_changed',
+  'liveness.match_reject', 'liveness.wrong_order', 'liveness.timing', 'liveness.too_few_frames', 'liveness.timeout',
+  'liveness.incomplete',
+]
+
+function ranked(reasons = []) {
+  const rank = (r) => (PRIORITY.includes(r) ? PRIORITY.indexOf(r) : PRIORITY.length)
+  return [...reasons].sort((a, b) => rank(a) - rank(b))
+}
+
+/** The reasons in plain words, the most telling first. */
+export function reasonWords(reasons = []) {
+  return [...new Set(ranked(reasons).map((r) => REASONS[r] || '').filter(Boolean))]
+}
+
+const ADVICE = {
+  locked: '请拨打社区电话，工作人员可以帮忙或上门认证。',
+  'liveness.spoof': '请本人正对镜头，不要用照片、视频或屏幕。',
+  'liveness.static': '请本人正对镜头，不要用照片、视频或屏幕。',
+  'liveness.multiple_faces': '请让画面里只有老人一个人。',
+  'liveness.identity_changed': '请同一个人从头做到尾。',
+  'liveness.match_reject': '请本人认证；如果您最近样子变化大，请联系社区重新登记。',
+  'liveness.wrong_order': '请听提示，一个一个做。',
+  'liveness.timing': '请到信号好的地方再试。',
+  'liveness.too_few_frames': '请到信号好的地方再试。',
+  'liveness.timeout': '没关系，慢慢来，再试一次。',
+  'liveness.incomplete': '没关系，慢慢来，再试一次。',
+}
+
+/** What to do about the most telling reason. */
+export function adviceFor(reasons = [], fallback = '') {
+  const first = ranked(reasons).find((r) => ADVICE[r])
+  return first ? ADVICE[first] : fallback || '没关系，请再试一次。'
+}
