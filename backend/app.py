@@ -84,12 +84,13 @@ def _register_blueprints(app: Sanic) -> None:
     from backend.qr.routes import bp as qr_bp
     from backend.residents.binding_routes import bp as bindings_bp
     from backend.residents.routes import bp as residents_bp
-    from backend.web import register_miniapp
+    from backend.web import register_console, register_miniapp
 
     for bp in (ops_bp, auth_bp, residents_bp, audit_bp, certification_bp, evidence_bp, qr_bp, bindings_bp, oauth_bp,
                credentials_bp, exports_bp):
         app.blueprint(bp)
     register_miniapp(app)  # the resident app's built files at /m/
+    register_console(app)  # the staff console's built files at /console/
 
     @app.get("/openapi.json")
     async def openapi_json(request: Request) -> HTTPResponse:

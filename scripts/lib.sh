@@ -66,17 +66,24 @@ ensure_node_env() {
   fi
 }
 
-# Build miniapp/dist (served at /m/) when its sources changed since the last build.
-build_miniapp() {
+# Build <name>/dist (miniapp served at /m/, console at /console/) when its sources changed since the last build.
+build_frontend() {
+  local name="$1"
   ensure_node_env
-  local stamp_file="$REPO_ROOT/miniapp/dist/.zhilian-built" wanted
-  wanted="$(cd "$REPO_ROOT" && find miniapp package-lock.json \( -path miniapp/dist -o -path '*/node_modules' \) -prune \
+  local stamp_file="$REPO_ROOT/$name/dist/.zhilian-built" wanted
+  wanted="$(cd "$REPO_ROOT" && find "$name" package-lock.json \( -path "$name/dist" -o -path '*/node_modules' \) -prune \
     -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
-  if [ "$(cat "$stamp_file" 2>/dev/null)" != "$wanted" ] || [ ! -f "$REPO_ROOT/miniapp/dist/index.html" ]; then
-    echo "[build] miniapp -> miniapp/dist"
-    (cd "$REPO_ROOT" && npm run build --workspace miniapp --silent)
+  if [ "$(cat "$stamp_file" 2>/dev/null)" != "$wanted" ] || [ ! -f "$REPO_ROOT/$name/dist/index.html" ]; then
+    echo "[build] $name -> $name/dist"
+    (cd "$REPO_ROOT" && npm run build --workspace "$name" --silent)
     echo "$wanted" > "$stamp_file"
   fi
+}
+
+# Both front ends: the resident app and the staff console.
+build_frontends() {
+  build_frontend miniapp
+  build_frontend console
 }
 
 # Debian's Chromium (and a CJK font) for the browser tests; Playwright drives it, never downloads one.

@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 PHONE_VIEWPORT = {"width": 390, "height": 844}  # a common phone, CSS pixels
+DESKTOP_VIEWPORT = {"width": 1440, "height": 900}  # a staff member's office screen
 
 
 @dataclass
@@ -65,23 +66,34 @@ class E2EServer:
 @pytest.fixture(scope="session")
 def miniapp_dist() -> Path:
     """The built app; built here when missing (scripts/test builds it before the tests)."""
-    dist = REPO_ROOT / "miniapp" / "dist"
+    return built_frontend("miniapp")
+
+
+def built_frontend(name: str) -> Path:
+    dist = REPO_ROOT / name / "dist"
     if not (dist / "index.html").is_file():
         if not (REPO_ROOT / "node_modules").is_dir():
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=REPO_ROOT, check=True)
-        subprocess.run(["npm", "run", "build", "--workspace", "miniapp"], cwd=REPO_ROOT, check=True)
-    assert (dist / "index.html").is_file(), "the miniapp did not build: run `npm ci && npm run build --workspace miniapp`"
+        subprocess.run(["npm", "run", "build", "--workspace", name], cwd=REPO_ROOT, check=True)
+    assert (dist / "index.html").is_file(), f"{name} did not build: run `npm ci && npm run build --workspace {name}`"
     return dist
 
 
 @pytest.fixture(scope="session")
-def e2e_server(tmp_path_factory: pytest.TempPathFactory, miniapp_dist: Path) -> Iterator[E2EServer]:
+def console_dist() -> Path:
+    """The built staff console; built here when missing (scripts/test builds it before the tests)."""
+    return built_frontend("console")
+
+
+@pytest.fixture(scope="session")
+def e2e_server(tmp_path_factory: pytest.TempPathFactory, miniapp_dist: Path, console_dist: Path) -> Iterator[E2EServer]:
     data_dir = tmp_path_factory.mktemp("e2e-data")
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CHAIN_"))},
         "ZHILIAN_ENV": "development", "DATA_DIR": str(data_dir), "HOST": "127.0.0.1", "PORT": str(port),
         "LOG_LEVEL": "WARNING", "BACKGROUND_WORKER": "false", "MINIAPP_DIST": str(miniapp_dist),
+        "CONSOLE_DIST": str(console_dist),
         "CERT_CHALLENGE_ACTIONS": "blink,turn_left",
         "FACE_CHALLENGE_MIN_ACTIONS": "2", "FACE_CHALLENGE_MAX_ACTIONS": "2", "FACE_CHALLENGE_TTL_S": "30",
     }
@@ -175,3 +187,21 @@ def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def desk_context(browser, base_url: str, **kwargs):
+    """A desktop page context for the staff console (camera allowed for enrolment)."""
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP_VIEWPORT, locale="zh-CN",
+                                  permissions=["camera"], accept_downloads=True, **kwargs)
+    context.set_default_timeout(20_000)
+    return context
+
+
+def console_sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in to the console through its login page, as staff do."""
+    page.goto("/console/")
+    page.wait_for_url(re.compile(r"#/login"))
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_test_id("who").wait_for()

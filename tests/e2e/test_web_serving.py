@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Sanic
 
-from backend.web import register_miniapp
+from backend.web import register_console, register_miniapp
 
 
 def serve(dist, name: str):
@@ -41,3 +41,20 @@ def test_files_fallback_and_no_escape(tmp_path):
     assert missing_asset.status == 404
     _, escape = app.test_client.get("/m/..%2fsecret.txt")
     assert escape.text != "no"
+
+
+def test_console_is_served_beside_the_app(tmp_path):
+    """The staff console has its own prefix and build; a missing build names the console, not the app."""
+    Sanic.test_mode = True
+    app = Sanic("console_and_app")
+    console_dist = tmp_path / "console"
+    console_dist.mkdir()
+    (console_dist / "index.html").write_text("<!doctype html><title>console</title>")
+    register_miniapp(app, tmp_path / "missing")
+    register_console(app, console_dist)
+    _, console = app.test_client.get("/console/month")
+    assert console.status == 200 and "<title>console</title>" in console.text
+    _, bare = app.test_client.get("/console", allow_redirects=False)
+    assert bare.headers["location"] == "/console/"
+    _, phone = app.test_client.get("/m/")
+    assert phone.status == 503 and phone.json["error"]["code"] == "miniapp.not_built"

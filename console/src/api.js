@@ -1,0 +1,119 @@
+// Same-origin JSON API client for the console: bearer token, one refresh on 401, errors as ApiError
+// carrying the server's {"error": {"code", "message"}}.
+import { session, signOut } from './store'
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.details = details
+  }
+}
+
+async function send(method, path, { body, form, auth = true } = {}) {
+  const headers = {}
+  let payload
+  if (form !== undefined) payload = form
+  else if (body !== undefined) {
+    headers['Content-Type'] = 'application/json'
+    payload = JSON.stringify(body)
+  }
+  if (auth && session.access) headers.Authorization = `Bearer ${session.access}`
+  try {
+    return await fetch(path, { method, headers, body: payload })
+  } catch {
+    throw new ApiError(0, 'network', '网络连接失败，请检查网络后重试')
+  }
+}
+
+async function refreshTokens() {
+  if (!session.refresh) return false
+  const response = await send('POST', '/api/auth/refresh', { body: { refresh_token: session.refresh }, auth: false })
+  if (!response.ok) return false
+  const pair = await response.json()
+  session.access = pair.access_token
+  session.refresh = pair.refresh_token || session.refresh
+  return true
+}
+
+async function errorOf(response) {
+  let data = null
+  try {
+    data = await response.json()
+  } catch {
+    data = null
+  }
+  const error = (data && data.error) || {}
+  return new ApiError(response.status, error.code || 'http', error.message || `请求失败（${response.status}）`, error.details)
+}
+
+/** Send a request; `raw` returns the Response (for files), otherwise the parsed JSON. */
+export async function request(method, path, options = {}) {
+  let response = await send(method, path, options)
+  if (response.status === 401 && options.auth !== false && (await refreshTokens())) {
+    response = await send(method, path, options)
+  }
+  if (response.status === 401 && options.auth !== false) {
+    signOut()
+    window.location.hash = '#/login'
+    throw new ApiError(401, 'auth.expired', '登录已过期，请重新登录')
+  }
+  if (!response.ok) throw await errorOf(response)
+  if (options.raw) return response
+  return response.status === 204 ? null : response.json()
+}
+
+function withQuery(path, query) {
+  if (!query) return path
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(key, value)
+  }
+  const text = params.toString()
+  return text ? `${path}?${text}` : path
+}
+
+/** Fetch a file with the bearer token and hand it to the browser as a download. */
+async function download(path, fallbackName) {
+  const response = await request('GET', path, { raw: true })
+  const disposition = response.headers.get('Content-Disposition') || ''
+  const match = /filename\*=UTF-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition)
+  const name = match ? decodeURIComponent(match[1] || match[2]) : fallbackName
+  const url = URL.createObjectURL(await response.blob())
+  const link = document.createElement('a')
+  link.href = url
+  link.download = name
+  document.body.appendChild(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+  return name
+}
+
+export const api = {
+  get: (path, query) => request('GET', withQuery(path, query)),
+  post: (path, body) => request('POST', path, { body: body ?? {} }),
+  patch: (path, body) => request('PATCH', path, { body }),
+  del: (path) => request('DELETE', path),
+  upload: (path, form) => request('POST', path, { form }),
+  blobUrl: async (path) => URL.createObjectURL(await (await request('GET', path, { raw: true })).blob()),
+  download,
+  login: async (username, password, totpCode) => {
+    const body = { username, password }
+    if (totpCode) body.totp_code = totpCode
+    const data = await request('POST', '/api/auth/staff/login', { body, auth: false })
+    session.access = data.access_token
+    session.refresh = data.refresh_token
+    session.user = data.user
+    return data
+  },
+  logout: async () => {
+    try {
+      await request('POST', '/api/auth/logout', { body: { refresh_token: session.refresh } })
+    } catch {
+      // signing out locally is what matters
+    }
+    signOut()
+  },
+}
