@@ -79,6 +79,7 @@ def _register_blueprints(app: Sanic) -> None:
     from backend.certification.routes import bp as certification_bp
     from backend.credentials.routes import bp as credentials_bp
     from backend.exports.routes import bp as exports_bp
+    from backend.notify.routes import bp as notify_bp
     from backend.oauth.routes import bp as oauth_bp
     from backend.ops.routes import bp as ops_bp
     from backend.qr.routes import bp as qr_bp
@@ -87,7 +88,7 @@ def _register_blueprints(app: Sanic) -> None:
     from backend.web import register_console, register_miniapp
 
     for bp in (ops_bp, auth_bp, residents_bp, audit_bp, certification_bp, evidence_bp, qr_bp, bindings_bp, oauth_bp,
-               credentials_bp, exports_bp):
+               credentials_bp, exports_bp, notify_bp):
         app.blueprint(bp)
     register_miniapp(app)  # the resident app's built files at /m/
     register_console(app)  # the staff console's built files at /console/

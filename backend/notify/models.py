@@ -15,6 +15,7 @@ class OutboundMessage(Model):
     body = fields.TextField(description="rendered text (one-time codes only via the dev outbox)")
     status = fields.CharField(max_length=16, default="queued")
     created_at = fields.DatetimeField(auto_now_add=True)
+    read_at = fields.DatetimeField(null=True, description="when the recipient opened it in the app")
 
     class Meta:
         table = "outbound_message"

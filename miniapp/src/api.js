@@ -63,6 +63,7 @@ export async function request(method, path, body, { auth = true, raw = false } =
 export const api = {
   get: (path) => request('GET', path),
   post: (path, body) => request('POST', path, body ?? {}),
+  del: (path) => request('DELETE', path),
   image: async (path) => URL.createObjectURL(await (await request('GET', path, undefined, { raw: true })).blob()),
   sendCode: (phone) => request('POST', '/api/auth/app/otp', { phone }, { auth: false }),
   login: async (phone, code) => {

@@ -10,10 +10,17 @@ const routes = [
   { path: '/helper', component: () => import('./views/HelperView.vue') },
   { path: '/scan', component: () => import('./views/ScanView.vue') },
   { path: '/settings', component: () => import('./views/SettingsView.vue') },
+  { path: '/settings/consents', component: () => import('./views/ConsentsView.vue') },
+  { path: '/messages', component: () => import('./views/MessagesView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },
 ]
 
-export const router = createRouter({ history: createWebHashHistory(), routes })
+// back (the TopBar's, the browser's or the phone's) returns to where the list was scrolled; forward starts at the top
+export const router = createRouter({
+  history: createWebHashHistory(),
+  routes,
+  scrollBehavior: (to, from, saved) => saved || { top: 0 },
+})
 
 router.beforeEach((to) => {
   if (!to.meta.open && !signedIn()) return { path: '/login', query: { next: to.fullPath } }

@@ -11,6 +11,27 @@ export function monthWords(month) {
   return m ? `${Number(m)} 月` : '本月'
 }
 
+const SMALL = ['零', '一', '两', '三', '四', '五', '六', '七', '八', '九', '十']
+
+/** "两条新消息" rather than a red dot with a number: read aloud and understood the same way. */
+export function unreadWords(count) {
+  if (!count) return '没有新消息'
+  return `有${count <= 10 ? SMALL[count] : ` ${count} `}条新消息`
+}
+
+/** When a message came, as people say it: 今天 9:05, 昨天 18:30, 6 月 3 日 10:00, 2025 年 12 月 1 日. */
+export function whenWords(iso, now = new Date()) {
+  const at = new Date(iso)
+  if (Number.isNaN(at.getTime())) return ''
+  const time = `${at.getHours()}:${String(at.getMinutes()).padStart(2, '0')}`
+  const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime()
+  const days = Math.round((day(now) - day(at)) / 86400000)
+  if (days === 0) return `今天 ${time}`
+  if (days === 1) return `昨天 ${time}`
+  if (at.getFullYear() !== now.getFullYear()) return `${at.getFullYear()} 年 ${at.getMonth() + 1} 月 ${at.getDate()} 日`
+  return `${at.getMonth() + 1} 月 ${at.getDate()} 日 ${time}`
+}
+
 /** One sentence for this month: who, which month, what state, what to do. */
 export function describeMonth(status, who = '您') {
   if (!status) return ''
