@@ -11,7 +11,7 @@ from backend.auth.models import Role
 from backend.auth.scope import visible_community_ids
 from backend.errors import ApiError, ValidationFailed
 from backend.http import validated_body, validated_query
-from backend.residents import roster, schemas, service
+from backend.residents import bindings, roster, schemas, service
 from backend.residents.models import Community
 
 bp = Blueprint("residents", url_prefix="/api")
@@ -64,10 +64,12 @@ async def list_residents(request: Request, query: schemas.ResidentQuery):
         community_ids=scope, cipher=cipher, q=query.q, id_suffix=query.id_suffix, status=query.status,
         tier=query.tier, page=query.page, size=query.size,
     )
+    filters = query.model_dump(exclude_none=True)
+    if query.q:
+        filters["q"] = service.redacted_search(query.q)  # no whole ID or phone number in the audit trail
     await audit.record(
         actor=actor_of(request), action="resident.list", target_kind="resident",
-        community_id=request.ctx.principal.community_id,
-        details={"filters": query.model_dump(exclude_none=True), "returned": len(residents)},
+        community_id=request.ctx.principal.community_id, details={"filters": filters, "returned": len(residents)},
     )
     return json({
         "total": total, "page": query.page, "size": query.size,
@@ -170,12 +172,13 @@ async def revoke_consent(request: Request, rid: int, cid: int):
 @authenticated(roles=RESIDENT_MANAGERS)
 async def list_helpers(request: Request, rid: int):
     resident = await _resident(request, rid)
-    bindings = await service.list_helpers(resident=resident)
-    return json({"items": [
-        {"id": b.id, "helper_id": b.helper_id, "relation": b.relation, "status": str(b.status),  # type: ignore[attr-defined]
-         "created_at": b.created_at.isoformat()}
-        for b in bindings
-    ]})
+    items = await service.list_helpers(resident=resident)
+    await audit.record(
+        actor=actor_of(request), action="resident.helpers", target_kind="resident", target_id=resident.id,
+        community_id=resident.community_id,  # type: ignore[attr-defined]
+        details={"fields": ["helper_phone_masked"], "returned": len(items)},
+    )
+    return json({"items": [bindings.staff_view(b, request.app.ctx.cipher) for b in items]})
 
 
 @bp.post("/residents/import")

@@ -29,13 +29,14 @@ from backend.residents.models import (
 )
 from backend.residents.national_id import InvalidNationalId, NationalId, parse_national_id, programme_tier
 from backend.security.fieldcrypt import FieldCipher
-from backend.security.masking import mask_phone
+from backend.security.masking import mask_id, mask_phone
 
 ID_PURPOSE = "national_id"
 ID_SUFFIX_PURPOSE = "national_id_suffix"
 PHONE_PURPOSE = "phone"
 MIN_AGE = roster_parser.MIN_AGE
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+ID_SUFFIX_RE = re.compile(r"^\d{3}[\dXx]$")  # what staff type for "ID ending in …"
 
 
 # ---- lookups ----
@@ -85,10 +86,16 @@ async def search_residents(
     page: int = 1,
     size: int = 20,
 ) -> tuple[int, list[Resident]]:
-    """Residents matching the filters, newest names first by pinyin-agnostic name order."""
+    """Residents matching the filters, ordered by name.
+
+    `q` is what staff type in one search box: a full ID number or a mobile number is matched
+    exactly through its keyed hash (identifiers are never stored in clear, so there is no
+    partial match on them), four characters that look like an ID ending also match that
+    suffix, and anything else matches part of the name or address.
+    """
     query = _scoped(community_ids)
     if q:
-        query = query.filter(Q(name__contains=q) | Q(address__contains=q))
+        query = query.filter(_search_filter(q.strip(), cipher))
     if id_suffix:
         query = query.filter(id_suffix_index=cipher.blind_index(id_suffix.upper(), purpose=ID_SUFFIX_PURPOSE))
     if status:
@@ -98,6 +105,43 @@ async def search_residents(
     total = await query.count()
     residents = await query.order_by("name", "id").offset((page - 1) * size).limit(size)
     return total, residents
+
+
+def _exact_identifier(q: str) -> tuple[str, str] | None:
+    """("national_id" | "phone", normalised value) when `q` is a whole identifier, else None."""
+    compact = "".join(q.split())
+    phone = roster_parser.normalise_phone(compact)
+    if MOBILE_RE.match(phone):
+        return PHONE_PURPOSE, phone
+    if len(compact) == 18:
+        try:
+            return ID_PURPOSE, parse_national_id(compact).number
+        except InvalidNationalId:
+            return None
+    return None
+
+
+def _search_filter(q: str, cipher: FieldCipher) -> Q:
+    exact = _exact_identifier(q)
+    if exact is not None:
+        purpose, value = exact
+        column = "phone_index" if purpose == PHONE_PURPOSE else "national_id_index"
+        return Q(**{column: cipher.blind_index(value, purpose=purpose)})
+    text_match = Q(name__contains=q) | Q(address__contains=q)
+    if ID_SUFFIX_RE.match(q):
+        return text_match | Q(id_suffix_index=cipher.blind_index(q.upper(), purpose=ID_SUFFIX_PURPOSE))
+    return text_match
+
+
+def redacted_search(q: str | None) -> str | None:
+    """The search text as the audit trail may keep it: a whole ID or phone number is masked."""
+    if not q:
+        return q
+    exact = _exact_identifier(q.strip())
+    if exact is None:
+        return q
+    purpose, value = exact
+    return mask_phone(value) if purpose == PHONE_PURPOSE else mask_id(value)
 
 
 # ---- views ----
@@ -272,7 +316,8 @@ def consent_view(consent: ConsentRecord) -> dict[str, Any]:
 
 
 async def list_helpers(*, resident: Resident) -> list[HelperBinding]:
-    return await HelperBinding.filter(resident_id=resident.id).order_by("-created_at")
+    """This resident's helper bindings with the helper loaded (staff recognise them by phone)."""
+    return await HelperBinding.filter(resident_id=resident.id).prefetch_related("helper").order_by("-created_at", "-id")
 
 
 # ---- roster import ----

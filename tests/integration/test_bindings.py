@@ -74,6 +74,13 @@ async def test_request_approve_certify_revoke_and_ask_again(client, server, make
     again = await client.post("/api/app/bindings", json={"token": token, "relation": "relative"},
                               headers=helper.headers)
     assert again.status_code == 201 and again.json()["id"] == binding["id"] and again.json()["status"] == "pending"
+    listed = await client.get(f"/api/residents/{rid}/helpers", headers=world.staff.headers)
+    assert listed.status_code == 200, listed.text
+    [row] = listed.json()["items"]
+    assert row["id"] == binding["id"] and row["status"] == "pending" and row["relation_label"] == "亲属"
+    assert row["helper_phone_masked"] == helper.phone[:3] + "****" + helper.phone[-4:]  # staff recognise the asker
+    assert helper.phone not in listed.text
+    assert await AuditEvent.filter(action="resident.helpers", target_id=str(rid)).count() == 1
     by_staff = await client.post(f"/api/residents/{rid}/helpers/{binding['id']}/approve", headers=world.staff.headers)
     assert by_staff.status_code == 200, by_staff.text
     assert by_staff.json()["approved_by"] == f"staff:{world.staff.user_id}"

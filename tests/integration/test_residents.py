@@ -74,6 +74,34 @@ async def test_create_read_update_search(client, make_world):
                                    headers=world.staff.headers), 422, "resident.too_young")
 
 
+async def test_one_search_box_finds_by_whole_id_phone_or_id_ending(client, make_world):
+    from backend.audit.models import AuditEvent
+
+    world = await make_world()
+    first = await create(client, world, seed=11, name="陈秀兰", phone="13700137011")
+    await create(client, world, seed=12, name="赵永福", phone="13700137012")
+
+    def names(response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return [r["name"] for r in response.json()["items"]]
+
+    async def search(q: str):
+        return await client.get("/api/residents", params={"q": q}, headers=world.staff.headers)
+
+    assert names(await search(an_elder_id(11))) == ["陈秀兰"]  # the whole ID number, matched by keyed hash
+    assert names(await search("137 0013 7012")) == ["赵永福"]  # a mobile number as people type it
+    assert names(await search("+8613700137011")) == ["陈秀兰"]
+    assert names(await search(an_elder_id(11)[-4:])) == ["陈秀兰"]  # an ID ending
+    assert names(await search("13700137999")) == []  # nobody has that phone
+    assert names(await search("秀兰")) == ["陈秀兰"]  # names still match in part
+    # the audit trail keeps the search, but never a whole ID or phone number
+    logged = await AuditEvent.filter(action="resident.list", actor_id=str(world.staff.user_id)).order_by("id") \
+        .values_list("details", flat=True)
+    text = " ".join(str(d) for d in logged)
+    assert an_elder_id(11) not in text and "13700137012" not in text and "13700137011" not in text
+    assert first["national_id"][:4] + "*" * 10 + first["national_id"][-4:] in text
+
+
 async def test_paging(client, make_world):
     world = await make_world()
     for seed in range(30, 35):
