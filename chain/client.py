@@ -144,3 +144,9 @@ class ChainClient:
         response = await self._http.get("/v1/health")
         self._raise_for(response)
         return response.json()
+
+    async def witnesses(self) -> list[dict[str, Any]]:
+        """The registered witnesses: ``department``, ``public_key``, ``pop`` (hex) and ``url``."""
+        response = await self._http.get("/v1/witnesses")
+        self._raise_for(response)
+        return list(response.json()["witnesses"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 from sanic import Blueprint, Request, json
 
@@ -21,6 +23,8 @@ class AuditQuery(Schema):
     target_kind: str | None = Field(default=None, max_length=32)
     target_id: str | None = Field(default=None, max_length=64)
     actor_id: str | None = Field(default=None, max_length=64)
+    since: datetime | None = Field(default=None, description="events at or after this time (ISO 8601)")
+    until: datetime | None = Field(default=None, description="events at or before this time (ISO 8601)")
     page: int = Field(default=1, ge=1)
     size: int = Field(default=50, ge=1, le=500)
 
@@ -40,8 +44,11 @@ async def events(request: Request, query: AuditQuery):
 async def verify(request: Request):
     """Recompute the whole chain; any edited, removed or reordered event is reported."""
     result = await service.verify_chain()
+    chain = getattr(request.app.ctx, "chain", None)
+    anchored = await service.anchored_head(trust=getattr(chain, "trust", None))
     await service.record(actor=actor_of(request), action="audit.verify", details={"ok": result.ok})
     return json({
         "ok": result.ok, "checked": result.checked, "first_bad_event_id": result.first_bad_event_id,
-        "reason": result.reason, "head_hash": result.head_hash,
+        "reason": result.reason, "message": service.describe(result), "head_hash": result.head_hash,
+        "anchored_head": anchored,
     })

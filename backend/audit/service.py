@@ -7,6 +7,7 @@ hash after it. Appends lock one head row, so concurrent workers extend a single 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -142,6 +143,53 @@ async def verify_chain(*, batch: int = 2000) -> ChainCheck:
     return ChainCheck(True, checked, None, "", prev)
 
 
+def describe(result: ChainCheck) -> str:
+    """The outcome in words for the console (the English `reason` stays for logs and tests)."""
+    if result.ok:
+        return f"审计日志完整：已逐条核对 {result.checked} 条记录的哈希链，没有发现篡改、删除或顺序变动。"
+    where = f"第 {result.first_bad_event_id} 号记录" if result.first_bad_event_id is not None else "某条记录"
+    if "prev_hash" in result.reason:
+        what = "与前一条记录的链接断开（记录被删除、插入或调换了顺序）"
+    elif "content" in result.reason:
+        what = "的内容与其哈希不符（记录被改动过）"
+    elif "removed" in result.reason:
+        what = "之后的记录被删除了（日志比记录的链头短）"
+    elif "anchored" in result.reason:
+        what = "与锚定在存证链上的链头不一致（日志被整体重写过）"
+    else:
+        what = f"校验未通过（{result.reason}）"
+    return f"审计日志完整性校验未通过：{where}{what}。此前 {result.checked} 条记录核对无误。"
+
+
+async def anchored_head(*, trust: Any = None) -> dict[str, Any]:
+    """The latest trail head with a final inclusion proof, re-checked against the chain trust roots when given."""
+    pending = await AuditAnchor.filter(anchored_at__isnull=True).count()
+    anchor = await AuditAnchor.filter(anchored_at__not_isnull=True).order_by("-last_event_id").first()
+    if anchor is None:
+        return {"anchored": False, "pending": pending}
+    proof_ok: bool | None = None
+    proof_message = "未配置存证链信任根，上链证明未在本系统重新验证"
+    if trust is not None:
+        proof_ok, proof_message = await asyncio.to_thread(_check_anchor_proof, anchor, trust)
+    return {
+        "anchored": True, "pending": pending, "last_event_id": anchor.last_event_id, "leaf_hash": anchor.leaf_hash,
+        "anchor_index": anchor.anchor_index, "tree_size": anchor.anchor_tree_size,
+        "anchored_at": _canonical_time(anchor.anchored_at) if anchor.anchored_at else None,
+        "proof_ok": proof_ok, "proof_message": proof_message,
+    }
+
+
+def _check_anchor_proof(anchor: AuditAnchor, trust: Any) -> tuple[bool, str]:
+    """The stored inclusion proof of an anchored head, checked offline (a BLS pairing: call in a thread)."""
+    from chain.verify import verify_inclusion_bundle
+
+    try:
+        checkpoint = verify_inclusion_bundle(anchor.inclusion or {}, bytes.fromhex(anchor.leaf_hash), trust)
+    except (ValueError, KeyError, TypeError) as exc:  # chain.verify, merkle and note errors are ValueErrors
+        return False, f"上链证明验证未通过：{exc}"
+    return True, f"上链证明有效：链头在见证日志第 {anchor.anchor_index} 号叶子，检查点规模 {checkpoint.size}，已由见证人法定人数联合签名"
+
+
 ANCHOR_EVENT = "audit.anchor"
 
 
@@ -166,6 +214,8 @@ async def search(
     target_kind: str | None = None,
     target_id: str | None = None,
     actor_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     page: int = 1,
     size: int = 50,
 ) -> tuple[int, list[AuditEvent]]:
@@ -180,6 +230,10 @@ async def search(
         query = query.filter(target_id=target_id)
     if actor_id:
         query = query.filter(actor_id=actor_id)
+    if since is not None:
+        query = query.filter(at__gte=since)
+    if until is not None:
+        query = query.filter(at__lte=until)
     total = await query.count()
     events = await query.order_by("-id").offset((page - 1) * size).limit(size)
     return total, events

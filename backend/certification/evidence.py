@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 
+from backend.auth.models import StaffUser
 from backend.certification import periods
 from backend.certification.models import (
     Certification,
@@ -69,6 +70,48 @@ async def get_visit_or_raise(*, visit_id: int, community_ids: list[int] | None) 
     if visit is None:
         raise NotFoundError("没有找到这条上门记录", code="visit.not_found")
     return visit
+
+
+async def list_visits(*, community_ids: list[int] | None, pending: bool = True, page: int = 1, size: int = 50,
+                      ) -> tuple[int, list[HomeVisit]]:
+    """Home visits awaiting a second staff member (oldest first), or the confirmed ones (newest first)."""
+    query = HomeVisit.filter(second_staff_id__isnull=pending)
+    if community_ids is not None:
+        query = query.filter(resident__community_id__in=community_ids)
+    total = await query.count()
+    order = "visited_at" if pending else "-confirmed_at"
+    items = await query.order_by(order, "id").offset((page - 1) * size).limit(size).prefetch_related("resident",
+                                                                                                     "period")
+    return total, items
+
+
+async def visit_views(visits: list[HomeVisit], *, viewer_id: int) -> list[dict[str, Any]]:
+    """What the console lists: who was visited, by whom, and whether the viewer may attest."""
+    staff_ids = {v.first_staff_id for v in visits} | {v.second_staff_id for v in visits if v.second_staff_id}
+    names = dict(await StaffUser.filter(id__in=list(staff_ids)).values_list("id", "display_name"))
+    certified = set(await Certification.filter(
+        period_id__in=[v.period_id for v in visits],  # type: ignore[attr-defined]
+        resident_id__in=[v.resident_id for v in visits],  # type: ignore[attr-defined]
+    ).values_list("resident_id", "period_id"))
+    return [{
+        "id": v.id,
+        "resident": {"id": v.resident.id, "name": v.resident.name, "community_id": v.resident.community_id},  # type: ignore[attr-defined]
+        "period": v.period.month,
+        "first_staff": {"id": v.first_staff_id, "name": names.get(v.first_staff_id, "")},
+        "second_staff": {"id": v.second_staff_id, "name": names.get(v.second_staff_id, "")}
+        if v.second_staff_id else None,
+        "note": v.note,
+        "visited_at": v.visited_at.isoformat(),
+        "confirmed_at": v.confirmed_at.isoformat() if v.confirmed_at else None,
+        "resident_certified": (v.resident_id, v.period_id) in certified,  # type: ignore[attr-defined]
+        "can_attest": v.second_staff_id is None and v.first_staff_id != viewer_id,
+    } for v in visits]
+
+
+def visit_photo(visit: HomeVisit, cipher: FieldCipher) -> tuple[bytes, str]:
+    """The decrypted photo and its content type (checked at upload: JPEG or PNG)."""
+    data = cipher.decrypt_bytes(visit.photo_cipher, purpose=PHOTO_PURPOSE)
+    return data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
 
 
 async def attest_home_visit(*, visit: HomeVisit, staff_id: int) -> Recorded:

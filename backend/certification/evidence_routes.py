@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pydantic import Field
-from sanic import Blueprint, Request, json
+from sanic import Blueprint, Request, json, raw
 from sanic_ext import openapi
 
 from backend.audit import service as audit
@@ -34,6 +34,13 @@ class CommunityQuery(Schema):
     community_id: int | None = None
 
 
+class VisitQuery(Schema):
+    status: str = Field(default="pending", pattern=r"^(pending|confirmed)$")
+    community_id: int | None = None
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=50, ge=1, le=200)
+
+
 async def _scope(request: Request) -> list[int] | None:
     return await visible_community_ids(request.ctx.principal)
 
@@ -56,6 +63,34 @@ async def home_visit(request: Request, rid: int):
                        community_id=resident.community_id, details={"visit_id": visit.id})  # type: ignore[attr-defined]
     return json({"id": visit.id, "status": "awaiting_second_staff",
                  "message": "已记录上门情况，请另一位工作人员确认后完成认证"}, status=201)
+
+
+@bp.get("/api/home-visits")
+@authenticated(roles=RESIDENT_MANAGERS)
+@validated_query(VisitQuery)
+async def list_visits(request: Request, query: VisitQuery):
+    """Home visits waiting for a second staff member (or already confirmed), in the caller's communities."""
+    scope = await _scope(request)
+    if query.community_id is not None:
+        scope = [await _community_id(request, query.community_id)]
+    total, visits = await evidence.list_visits(community_ids=scope, pending=query.status == "pending",
+                                               page=query.page, size=query.size)
+    await audit.record(actor=actor_of(request), action="visit.list", target_kind="home_visit",
+                       community_id=query.community_id or request.ctx.principal.community_id,
+                       details={"filters": query.model_dump(exclude_none=True), "returned": len(visits)})
+    return json({"total": total, "items": await evidence.visit_views(visits, viewer_id=request.ctx.principal.user_id)})
+
+
+@bp.get("/api/home-visits/<hid:int>/photo")
+@authenticated(roles=RESIDENT_MANAGERS)
+async def visit_photo(request: Request, hid: int):
+    """The photo taken at the visit, for the second staff member to check before attesting (audited)."""
+    visit = await evidence.get_visit_or_raise(visit_id=hid, community_ids=await _scope(request))
+    data, content_type = evidence.visit_photo(visit, request.app.ctx.cipher)
+    await audit.record(actor=actor_of(request), action="visit.view_photo", target_kind="resident",
+                       target_id=visit.resident_id, community_id=visit.resident.community_id,  # type: ignore[attr-defined]
+                       details={"visit_id": hid})
+    return raw(data, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/api/home-visits/<hid:int>/attest")
@@ -105,6 +140,8 @@ async def candidates(request: Request, query: CommunityQuery):
     community_id = await _community_id(request, query.community_id)
     items = await evidence.passive_candidates(community_id=community_id,
                                               min_sightings=request.app.ctx.settings.passive_min_sightings)
+    await audit.record(actor=actor_of(request), action="passive.list", target_kind="resident",
+                       community_id=community_id, details={"returned": len(items)})
     return json({"items": items, "min_sightings": request.app.ctx.settings.passive_min_sightings})
 
 

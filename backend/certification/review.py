@@ -22,6 +22,7 @@ from backend.certification.models import (
 from backend.certification.records import record_certification
 from backend.certification.sessions import FRAME_PURPOSE, TEMPLATE_PURPOSE
 from backend.errors import Conflict, NotFoundError
+from backend.face.config import FaceConfig
 from backend.face.matching import FaceTemplate as EngineTemplate
 from backend.residents.models import Resident
 from backend.security.fieldcrypt import FieldCipher
@@ -66,6 +67,19 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
         "review_status": str(attempt.review_status) if attempt.review_status else None,
         "review_reason": attempt.review_reason,
         "created_at": attempt.created_at.isoformat(),
+    }
+
+
+def thresholds_view(config: FaceConfig) -> dict[str, float]:
+    """The score lines a reviewer weighs the numbers against (configuration, so read, never assumed)."""
+    return {
+        "match_accept": config.match_threshold,
+        "match_accept_elder": max(config.match_threshold, config.match_threshold_elder),
+        "elder_age": config.elder_age,
+        "match_review": config.match_review_threshold,
+        "antispoof_reject": config.antispoof_threshold,
+        "antispoof_accept": config.antispoof_review_threshold,
+        "identity_consistency": config.identity_consistency_threshold,
     }
 
 

@@ -15,8 +15,9 @@ from sanic_ext import openapi
 
 from backend.audit import service as audit
 from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated, principal_from_request
+from backend.auth.models import Role
 from backend.auth.scope import target_community_id, visible_community_ids
-from backend.certification import enrolment, periods, review, sessions
+from backend.certification import enrolment, periods, review, sessions, trends
 from backend.certification.models import Certification, MonthStatus, Period, ResidentMonth
 from backend.certification.records import certification_view
 from backend.errors import ApiError, NotFoundError, ValidationFailed
@@ -38,7 +39,7 @@ class StartSession(Schema):
 
 class BoardQuery(Schema):
     community_id: int | None = None
-    status: str | None = Field(default=None, max_length=16)
+    status: str | None = Field(default=None, pattern=r"^(pending|certified|in_review|overdue|suspended|exempt)$")
     q: str | None = Field(default=None, max_length=30)
     page: int = Field(default=1, ge=1)
     size: int = Field(default=50, ge=1, le=500)
@@ -67,6 +68,14 @@ class ReviewQuery(Schema):
 
 class ResidentRef(Schema):
     resident_id: int | None = None
+
+
+class TrendQuery(Schema):
+    months: int = Field(default=trends.DEFAULT_MONTHS, ge=1, le=trends.MAX_MONTHS)
+    community_id: int | None = None
+
+
+TREND_READERS = (*RESIDENT_MANAGERS, Role.DEPARTMENT_OFFICER, Role.AUDITOR)
 
 
 def _runtime(request: Request):
@@ -324,6 +333,9 @@ async def board_rows(request: Request, pid: int, query: BoardQuery):
             "certified_at": cert.certified_at.isoformat() if cert else None,
             "last_attempt_at": row.last_attempt_at.isoformat() if row.last_attempt_at else None,
         })
+    await audit.record(actor=actor_of(request), action="period.board", target_kind="period", target_id=period.id,
+                       community_id=period.community_id,  # type: ignore[attr-defined]
+                       details={"filters": query.model_dump(exclude_none=True), "returned": len(items)})
     return json_response({"total": total, "items": items, "period": _period_view(period)})
 
 
@@ -365,7 +377,11 @@ async def enrol(request: Request, rid: int):
 async def review_queue(request: Request, query: ReviewQuery):
     total, items = await review.queue(community_ids=await _scope(request), status=query.status, page=query.page,
                                       size=query.size)
-    return json_response({"total": total, "items": [review.attempt_view(a) for a in items]})
+    await audit.record(actor=actor_of(request), action="review.list", target_kind="attempt",
+                       community_id=request.ctx.principal.community_id,
+                       details={"filters": query.model_dump(), "returned": len(items)})
+    return json_response({"total": total, "items": [review.attempt_view(a) for a in items],
+                          "thresholds": review.thresholds_view(_runtime(request).config)})
 
 
 @bp.get("/api/review/<aid:int>/frame")
@@ -392,3 +408,22 @@ async def review_decide(request: Request, aid: int, body: ReviewDecision):
                        target_kind="resident", target_id=attempt.resident_id,  # type: ignore[attr-defined]
                        community_id=attempt.resident.community_id, details={"attempt_id": aid, "reason": body.reason})
     return json_response(review.attempt_view(updated))
+
+
+# ---- trends (aggregate counts only) ----
+
+@bp.get("/api/trends")
+@authenticated(roles=TREND_READERS)
+@validated_query(TrendQuery)
+async def trend(request: Request, query: TrendQuery):
+    """Monthly certification rate, method mix and median days to certify, summed over the scope."""
+    principal = request.ctx.principal
+    visible = await trends.trend_scope(principal=principal, community_id=None)
+    scope = visible
+    if query.community_id is not None:
+        scope = await trends.trend_scope(principal=principal, community_id=query.community_id)
+    return json_response({
+        "community_id": query.community_id, "months": query.months,
+        "communities": await trends.communities_in(visible),
+        "items": await trends.monthly_trends(community_ids=scope, months=query.months),
+    })

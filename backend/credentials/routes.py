@@ -7,15 +7,15 @@ from sanic.response import HTTPResponse
 
 from backend import ratelimit
 from backend.audit import service as audit
-from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated
+from backend.auth.guards import ALL_STAFF, RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.scope import visible_community_ids
 from backend.certification.sessions import resident_for_caller
-from backend.credentials import keys, schemas, service, status_list
+from backend.credentials import chain_status, keys, schemas, service, status_list
 from backend.credentials.did import DID_CONTEXTS
 from backend.credentials.models import Credential
 from backend.errors import NotFoundError
 from backend.http import client_ip, validated_body, validated_query
-from backend.residents.models import Community
+from backend.residents.models import Community, Department
 
 bp = Blueprint("credentials")
 
@@ -143,3 +143,12 @@ async def change_status(request: Request, credential_id, body: schemas.StatusCha
                        target_id=str(credential.id), community_id=credential.community_id,  # type: ignore[attr-defined]
                        details={"value": body.value, "reason": body.reason})
     return json(service.view(credential, _settings(request)))
+
+
+@bp.get("/api/chain/status")
+@authenticated(roles=ALL_STAFF)
+async def chain_state(request: Request) -> HTTPResponse:
+    """The latest final checkpoint, the quorum and each department witness (503 when the chain is out of reach)."""
+    names = {d.code: d.name for d in await Department.all()}
+    state = await chain_status.status(chain=getattr(request.app.ctx, "chain", None), department_names=names)
+    return json(state, headers={"Cache-Control": "no-store"})

@@ -308,11 +308,18 @@ async def search(*, principal: Principal, period_id: int | None = None, departme
 
 
 def view(export: Export) -> dict[str, Any]:
+    """An export without its files; codes and month from the signed manifest, so officers (who cannot
+    list periods or communities) still see what an export covers."""
+    manifest = export.manifest or {}
     return {
         "id": str(export.id),
         "community_id": export.community_id,  # type: ignore[attr-defined]
+        "community": manifest.get("community"),
         "period_id": export.period_id,  # type: ignore[attr-defined]
+        "period": manifest.get("period"),
+        "programme": manifest.get("programme"),
         "department_id": export.department_id,  # type: ignore[attr-defined]
+        "department": manifest.get("department"),
         "created_at": export.created_at.isoformat() if export.created_at else None,
         "manifest": export.manifest,
         "counts": export.counts,

@@ -100,3 +100,50 @@ async def test_anchored_head_on_the_chain_catches_a_consistent_rewrite(client, m
     await _rehash_from(victim.id)
     assert (await audit.verify_chain()).ok
 
+
+
+async def test_events_by_time_range(client, make_world):
+    from datetime import UTC, datetime, timedelta
+
+    world = await make_world()
+    resident = await create(client, world, seed=505)
+    created = await AuditEvent.get(target_kind="resident", target_id=str(resident["id"]), action="resident.create")
+    params = {"target_kind": "resident", "target_id": str(resident["id"])}
+
+    async def total(**extra) -> int:
+        response = await client.get("/api/audit/events", params={**params, **extra}, headers=world.admin.headers)
+        assert response.status_code == 200, response.text
+        return response.json()["total"]
+
+    at = created.at.astimezone(UTC)
+    assert await total(since=at.isoformat(), until=(at + timedelta(seconds=1)).isoformat()) == 1
+    assert await total(since=(at + timedelta(seconds=1)).isoformat()) == 0
+    assert await total(until=(at - timedelta(seconds=1)).isoformat()) == 0
+    assert await total(since=datetime(2000, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")) == 1
+    bad = await client.get("/api/audit/events", params={"since": "yesterday"}, headers=world.admin.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["message"]
+
+
+async def test_verify_says_it_in_words_and_checks_the_anchored_head(client, make_world, server, chain):
+    from tests.integration.test_exports import anchor_everything
+
+    world = await make_world()
+    await create(client, world, seed=506)
+    anchor = await audit.anchor_head()
+    assert anchor is not None
+    await anchor_everything(server)
+    result = (await client.get("/api/audit/verify", headers=world.admin.headers)).json()
+    assert result["ok"] is True and "审计日志完整" in result["message"]
+    head = result["anchored_head"]
+    assert head["anchored"] is True and head["last_event_id"] >= anchor.last_event_id
+    assert head["proof_ok"] is True and "上链证明有效" in head["proof_message"]
+    assert head["anchor_index"] is not None and head["tree_size"] > head["anchor_index"]
+
+    # a rewritten event is named in words
+    victim = await AuditEvent.filter(community_id=world.community_id).order_by("id").first()
+    conn = get_connection("default")
+    await conn.execute_query(f"UPDATE audit_event SET action = 'forged' WHERE id = {victim.id}")
+    broken = (await client.get("/api/audit/verify", headers=world.admin.headers)).json()
+    await conn.execute_query(f"UPDATE audit_event SET action = '{victim.action}' WHERE id = {victim.id}")
+    assert broken["ok"] is False and f"第 {victim.id} 号记录" in broken["message"] and "改动" in broken["message"]
+    assert (await audit.verify_chain()).ok

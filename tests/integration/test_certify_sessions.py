@@ -195,6 +195,9 @@ async def test_first_certification_goes_to_review_and_approval_enrols(client, ma
     assert result["decision"] == "review" and result["reasons"] == ["no_template"], result
     queue = (await client.get("/api/review", headers=world.staff.headers)).json()
     item = next(i for i in queue["items"] if i["resident"]["id"] == resident["id"])
+    lines = queue["thresholds"]  # the console explains the scores against the configured lines
+    assert lines["match_review"] < lines["match_accept"] <= lines["match_accept_elder"]
+    assert lines["antispoof_reject"] < lines["antispoof_accept"]
     frame = await client.get(f"/api/review/{item['id']}/frame", headers=world.staff.headers)
     assert frame.status_code == 200 and frame.content.startswith(b"\xff\xd8")
     decided = await client.post(f"/api/review/{item['id']}/decision", json={"approve": True},

@@ -138,6 +138,8 @@ async def test_department_export_verifies_offline_and_stays_in_its_department(
     assert (await client.get("/api/exports", headers=health_officer.headers)).json()["items"] == []
     listed = (await client.get("/api/exports", params={"period_id": period.id}, headers=civil_officer.headers)).json()
     assert [e["id"] for e in listed["items"]] == [export["id"]]
+    assert {k: listed["items"][0][k] for k in ("department", "period", "community")} == {
+        "department": "civil_affairs", "period": period.month, "community": world.community_code}
     files = {}
     for kind in ("xlsx", "json", "pdf"):
         response = await client.get(f"{base}/files/{kind}", headers=civil_officer.headers)
