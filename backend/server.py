@@ -35,7 +35,9 @@ def serve(settings: Settings, *, host: str | None, port: int | None, workers: in
 
     @app.after_server_start
     async def _banner(app: Sanic) -> None:
-        print(f"Zhilian is running at {settings.effective_public_url}  (API docs: /docs){demo}", flush=True)
+        url = settings.effective_public_url.rstrip("/")
+        print(f"Zhilian is running at {url}  staff console: {url}/console/  phone app: {url}/m/  "
+              f"(API docs: /docs){demo}", flush=True)
 
     app.run(host=settings.host, port=settings.port, workers=settings.workers, single_process=settings.workers == 1,
             access_log=False, motd=False)

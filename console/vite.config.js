@@ -16,5 +16,5 @@ export default defineConfig({
       },
     },
   },
-  server: { host: true, proxy: { '/api': backend } },
+  server: { host: true, proxy: { '/api': backend, '/credentials': backend } },
 })

@@ -67,8 +67,19 @@ async def current_period(*, community_id: int, today: date | None = None) -> Per
     month = month_of(today or date.today())
     period = await Period.get_or_none(community_id=community_id, programme=PROGRAMME, month=month)
     if period is not None:
+        await cover_new_residents(period)
         return period
     return await open_period(community_id=community_id, month=month)
+
+
+async def cover_new_residents(period: Period) -> None:
+    """Give residents added since an open period began (new enrolment, roster import) their pending row.
+
+    Without it a resident imported on the 10th would be missing from the board, the overdue list and the
+    reminders until they certified by themselves.
+    """
+    if period.status == PeriodStatus.OPEN:
+        await _ensure_resident_months(period)
 
 
 async def resident_month(*, period: Period, resident: Resident) -> ResidentMonth:
@@ -150,7 +161,8 @@ async def set_exempt(*, row: ResidentMonth, reason: str) -> ResidentMonth:
 
 
 async def board(*, period: Period) -> dict[str, int]:
-    """Counts per status for the month board."""
+    """Counts per status for the month board (an open period first takes in residents added since it began)."""
+    await cover_new_residents(period)
     counts = {status.value: 0 for status in MonthStatus}
     for status in await ResidentMonth.filter(period_id=period.id).values_list("status", flat=True):
         counts[str(status)] += 1

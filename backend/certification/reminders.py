@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 
 from backend.auth.models import AppUser
+from backend.certification import periods
 from backend.certification.models import MonthStatus, Period, Reminder, ResidentMonth
 from backend.notify.service import PHONE_PURPOSE, MessageSender, WeChatTemplateSender
 from backend.residents.models import BindingStatus, Community, HelperBinding
@@ -57,6 +58,7 @@ async def send_reminders(
     if kind is None:
         return {"sent": 0, "skipped": "not_due"}
     statuses = [MonthStatus.PENDING] if kind == "due_soon" else [MonthStatus.PENDING, MonthStatus.OVERDUE]
+    await periods.cover_new_residents(period)
     rows = await ResidentMonth.filter(period_id=period.id, status__in=statuses).prefetch_related("resident")
     community = await Community.get(id=period.community_id)  # type: ignore[attr-defined]
     sent = duplicates = 0

@@ -185,7 +185,7 @@ def phone_context(browser, base_url: str, **kwargs):
 def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, animations="disabled")  # transitions finished, not mid-way
     return path
 
 
@@ -204,4 +204,9 @@ def console_sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
     page.locator("input[name=username]").fill(username)
     page.locator("input[name=password]").fill(password)
     page.get_by_role("button", name="登录").click()
-    page.get_by_test_id("who").wait_for()
+    by_test(page, "who").wait_for()
+
+
+def by_test(scope, name: str):
+    """The console marks what tests read with `data-test` (the phone app uses Playwright's `data-testid`)."""
+    return scope.locator(f"[data-test='{name}']")

@@ -55,6 +55,18 @@ async def test_board_counts_and_exemption(client, make_world):
     assert counts["exempt"] == 1 and counts["pending"] == 1
 
 
+async def test_a_resident_added_after_the_month_opened_is_on_the_board_and_reminded(client, make_world):
+    world = await make_world()
+    await create(client, world, seed=691)
+    opened = (await client.get("/api/periods/current", headers=world.staff.headers)).json()
+    assert opened["counts"]["pending"] == 1
+    late = await create(client, world, seed=692)  # imported or added on the 10th of the month
+    current = (await client.get("/api/periods/current", headers=world.staff.headers)).json()
+    assert current["id"] == opened["id"] and current["counts"]["pending"] == 2
+    rows = (await client.get(f"/api/periods/{current['id']}/residents", headers=world.staff.headers)).json()
+    assert {r["resident_id"]: r["status"] for r in rows["items"]}[late["id"]] == "pending"
+
+
 async def test_overdue_then_suspended_then_late_certification_restores_with_back_pay(client, make_world):
     world = await make_world()
     resident = await create(client, world, seed=611)
