@@ -18,6 +18,8 @@ from backend.http import client_ip
 F = TypeVar("F", bound=Callable[..., Any])
 
 RESIDENT_MANAGERS = (Role.COMMUNITY_STAFF, Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
+# decisions beyond the daily work (delete a resident, exempt one from a month, register a device) need an admin
+RESIDENT_ADMINS = (Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
 ALL_STAFF = tuple(Role)
 
 

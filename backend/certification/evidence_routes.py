@@ -10,8 +10,7 @@ from sanic_ext import openapi
 
 from backend.audit import service as audit
 from backend.audit.service import Actor
-from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated
-from backend.auth.models import Role
+from backend.auth.guards import RESIDENT_ADMINS, RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.scope import target_community_id, visible_community_ids
 from backend.certification import evidence, periods, reminders
 from backend.certification.records import certification_view
@@ -21,7 +20,6 @@ from backend.residents import service as residents
 
 bp = Blueprint("certification_evidence")
 
-ADMINS = (Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
 
 
 class DeviceCreate(Schema):
@@ -105,7 +103,7 @@ async def attest(request: Request, hid: int):
 
 
 @bp.post("/api/devices")
-@authenticated(roles=ADMINS)
+@authenticated(roles=RESIDENT_ADMINS)
 @validated_body(DeviceCreate)
 async def register_device(request: Request, body: DeviceCreate):
     community_id = await _community_id(request, body.community_id)

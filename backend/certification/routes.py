@@ -14,7 +14,13 @@ from sanic import json as json_response
 from sanic_ext import openapi
 
 from backend.audit import service as audit
-from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated, principal_from_request
+from backend.auth.guards import (
+    RESIDENT_ADMINS,
+    RESIDENT_MANAGERS,
+    actor_of,
+    authenticated,
+    principal_from_request,
+)
 from backend.auth.models import Role
 from backend.auth.scope import target_community_id, visible_community_ids
 from backend.certification import enrolment, periods, review, sessions, trends
@@ -340,7 +346,7 @@ async def board_rows(request: Request, pid: int, query: BoardQuery):
 
 
 @bp.post("/api/periods/<pid:int>/residents/<rid:int>/exempt")
-@authenticated(roles=RESIDENT_MANAGERS)
+@authenticated(roles=RESIDENT_ADMINS)  # taking someone off the month's list is an admin's call, with a reason
 @validated_body(ExemptBody)
 async def exempt(request: Request, pid: int, rid: int, body: ExemptBody):
     scope = await _scope(request)

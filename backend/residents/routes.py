@@ -6,7 +6,7 @@ from sanic import Blueprint, Request, json, raw
 from sanic_ext import openapi
 
 from backend.audit import service as audit
-from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated
+from backend.auth.guards import RESIDENT_ADMINS, RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.models import Role
 from backend.auth.scope import visible_community_ids
 from backend.errors import ApiError, ValidationFailed
@@ -16,7 +16,6 @@ from backend.residents.models import Community
 
 bp = Blueprint("residents", url_prefix="/api")
 
-ADMINS = (Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
 
 
 async def _scope(request: Request) -> list[int] | None:
@@ -121,7 +120,7 @@ async def update_resident(request: Request, rid: int, body: schemas.ResidentUpda
 
 
 @bp.delete("/residents/<rid:int>")
-@authenticated(roles=ADMINS)
+@authenticated(roles=RESIDENT_ADMINS)
 async def delete_resident(request: Request, rid: int):
     resident = await _resident(request, rid)
     community_id = resident.community_id  # type: ignore[attr-defined]

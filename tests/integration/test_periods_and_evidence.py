@@ -45,8 +45,11 @@ async def test_board_counts_and_exemption(client, make_world):
     current = (await client.get("/api/periods/current", headers=world.staff.headers)).json()
     assert current["month"] == periods.month_of(date.today())
     assert current["counts"]["pending"] == 2 and current["total"] == 2
+    by_staff = await client.post(f"/api/periods/{current['id']}/residents/{first['id']}/exempt",
+                                 json={"reason": "住院治疗中"}, headers=world.staff.headers)
+    assert by_staff.status_code == 403  # an exemption is the community admin's decision
     exempt = await client.post(f"/api/periods/{current['id']}/residents/{first['id']}/exempt",
-                               json={"reason": "住院治疗中"}, headers=world.staff.headers)
+                               json={"reason": "住院治疗中"}, headers=world.admin.headers)
     assert exempt.status_code == 200, exempt.text
     rows = (await client.get(f"/api/periods/{current['id']}/residents", headers=world.staff.headers)).json()
     statuses = {r["resident_id"]: r["status"] for r in rows["items"]}
