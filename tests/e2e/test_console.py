@@ -16,6 +16,8 @@ import contextlib
 import json
 import re
 import secrets
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ import httpx
 import pytest
 
 from backend.residents.roster import write_roster_csv
+from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import (
     ARTIFACTS,
     DEMO_PASSWORD,
@@ -233,6 +236,41 @@ def test_export_download_and_another_department_is_refused(launch, face_y4m, e2e
     denial.wait_for()
     assert "没有" in denial.inner_text() or "无权" in denial.inner_text()
     shot(officer, "console-exports-other-department")
+
+
+def test_staff_with_totp_enter_the_code_after_the_password(launch, face_y4m, e2e_server, staff):
+    """Staff who turned on TOTP are asked for it on the login page, and are refused with a wrong one."""
+    import pyotp
+
+    username = f"totp_{secrets.token_hex(3)}"
+    community_id = staff.get("/api/auth/me").json()["user"]["community_id"]
+    created = subprocess.run(
+        [sys.executable, "-m", "backend", "create-staff", username, "--role", "community_staff",
+         "--display-name", "刘动态", "--community-id", str(community_id)],
+        input=f"{DEMO_PASSWORD}\n", text=True, capture_output=True, env=e2e_server.env, cwd=REPO_ROOT, timeout=60)
+    assert created.returncode == 0, created.stderr
+    with staff_client(e2e_server, username) as own:
+        uri = own.post("/api/auth/staff/totp/setup").json()["otpauth_uri"]
+        totp = pyotp.parse_uri(uri)
+        assert own.post("/api/auth/staff/totp/confirm", json={"code": totp.now()}).status_code == 200
+
+    browser = launch(face_y4m)
+    page = desk_context(browser, e2e_server.url).new_page()
+    page.goto("/console/")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    code = page.locator("input[name=totp]")
+    code.wait_for()
+    assert "动态验证码" in page.get_by_role("alert").inner_text()
+    code.fill("000000" if totp.now() != "000000" else "111111")
+    page.get_by_role("button", name="登录").click()
+    page.get_by_role("alert").filter(has_text="不正确").wait_for()
+    code.fill(totp.now())
+    page.get_by_role("button", name="登录").click()
+    by_test(page, "who").wait_for()
+    assert by_test(page, "who").inner_text() == "刘动态"
+    shot(page, "console-totp-signed-in")
 
 
 CONSOLE_PAGES = ["/month", "/residents", "/import", "/review", "/home-visits", "/passive", "/exports", "/trends",
