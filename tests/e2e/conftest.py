@@ -85,9 +85,9 @@ def console_dist() -> Path:
     return built_frontend("console")
 
 
-@pytest.fixture(scope="session")
-def e2e_server(tmp_path_factory: pytest.TempPathFactory, miniapp_dist: Path, console_dist: Path) -> Iterator[E2EServer]:
-    data_dir = tmp_path_factory.mktemp("e2e-data")
+@contextlib.contextmanager
+def running_server(data_dir: Path, miniapp_dist: Path, console_dist: Path, **extra: str) -> Iterator[E2EServer]:
+    """`python -m backend serve --seed-demo` on a free port with its own DATA_DIR, until the block ends."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CHAIN_"))},
@@ -96,6 +96,7 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory, miniapp_dist: Path, con
         "CONSOLE_DIST": str(console_dist),
         "CERT_CHALLENGE_ACTIONS": "blink,turn_left",
         "FACE_CHALLENGE_MIN_ACTIONS": "2", "FACE_CHALLENGE_MAX_ACTIONS": "2", "FACE_CHALLENGE_TTL_S": "30",
+        **extra,
     }
     log = data_dir / "server.log"
     with log.open("wb") as out:
@@ -124,12 +125,26 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory, miniapp_dist: Path, con
 
 
 @pytest.fixture(scope="session")
-def staff(e2e_server: E2EServer) -> httpx.Client:
-    """The demo community's staff member, signed in (enrols faces, approves helpers)."""
-    with httpx.Client(base_url=e2e_server.url, timeout=60) as http:
-        login = http.post("/api/auth/staff/login", json={"username": "nq_staff", "password": DEMO_PASSWORD})
+def e2e_server(tmp_path_factory: pytest.TempPathFactory, miniapp_dist: Path, console_dist: Path) -> Iterator[E2EServer]:
+    """The shared server of the browser tests: no chain, no background worker (tests drive what it would do)."""
+    with running_server(tmp_path_factory.mktemp("e2e-data"), miniapp_dist, console_dist) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def staff_session(url: str, username: str) -> Iterator[httpx.Client]:
+    """A demo staff member signed in to the API (password Zhilian-demo-2026)."""
+    with httpx.Client(base_url=url, timeout=120) as http:
+        login = http.post("/api/auth/staff/login", json={"username": username, "password": DEMO_PASSWORD})
         assert login.status_code == 200, login.text
         http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        yield http
+
+
+@pytest.fixture(scope="session")
+def staff(e2e_server: E2EServer) -> Iterator[httpx.Client]:
+    """The demo community's staff member, signed in (enrols faces, approves helpers)."""
+    with staff_session(e2e_server.url, "nq_staff") as http:
         yield http
 
 

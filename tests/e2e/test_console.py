@@ -12,7 +12,6 @@ Screenshots of each final screen go to test-artifacts/e2e/.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import secrets
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -30,11 +28,11 @@ from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import (
     ARTIFACTS,
     DEMO_PASSWORD,
-    E2EServer,
     by_test,
     console_sign_in,
     desk_context,
     shot,
+    staff_session,
 )
 from tests.e2e.test_miniapp import enrolled_resident, unique_phone
 from tests.integration.test_residents import an_elder_id
@@ -50,15 +48,6 @@ def a_name(tag: str) -> str:
     """A four-character resident name no other test (nor the demo roster) uses: tables are searched by it."""
     given = "".join(GIVEN[secrets.randbelow(len(GIVEN))] for _ in range(2))
     return f"{SURNAMES[secrets.randbelow(len(SURNAMES))]}{tag}{given}"
-
-
-@contextlib.contextmanager
-def staff_client(server: E2EServer, username: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as http:
-        login = http.post("/api/auth/staff/login", json={"username": username, "password": DEMO_PASSWORD})
-        assert login.status_code == 200, login.text
-        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        yield http
 
 
 def certify_through_api(staff: httpx.Client, resident_id: int) -> dict:
@@ -129,7 +118,7 @@ def test_roster_import_reports_the_bad_row_then_commits(launch, face_y4m, e2e_se
     assert by_test(page, "import-created").inner_text() == "3"
     shot(page, "console-import-done")
 
-    with staff_client(e2e_server, "nq_staff") as staff:
+    with staff_session(e2e_server.url, "nq_staff") as staff:
         for name in names:
             found = staff.get("/api/residents", params={"q": name}).json()["items"]
             assert [r["name"] for r in found] == [name]
@@ -223,7 +212,7 @@ def test_export_download_and_another_department_is_refused(launch, face_y4m, e2e
     assert bundle["manifest"]["department"] == "civil_affairs" if "manifest" in bundle else bundle
     shot(page, "console-exports")
 
-    with staff_client(e2e_server, "nq_staff") as nq:
+    with staff_session(e2e_server.url, "nq_staff") as nq:
         export = next(e for e in nq.get("/api/exports").json()["items"] if e["department"] == "civil_affairs")
 
     officer = desk_context(browser, e2e_server.url).new_page()
@@ -249,7 +238,7 @@ def test_staff_with_totp_enter_the_code_after_the_password(launch, face_y4m, e2e
          "--display-name", "刘动态", "--community-id", str(community_id)],
         input=f"{DEMO_PASSWORD}\n", text=True, capture_output=True, env=e2e_server.env, cwd=REPO_ROOT, timeout=60)
     assert created.returncode == 0, created.stderr
-    with staff_client(e2e_server, username) as own:
+    with staff_session(e2e_server.url, username) as own:
         uri = own.post("/api/auth/staff/totp/setup").json()["otpauth_uri"]
         totp = pyotp.parse_uri(uri)
         assert own.post("/api/auth/staff/totp/confirm", json={"code": totp.now()}).status_code == 200

@@ -18,13 +18,11 @@ subprocess against the server's database.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -35,7 +33,7 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import DEMO_PASSWORD, E2EServer, phone_context, shot
+from tests.e2e.conftest import E2EServer, phone_context, shot, staff_session
 from tests.e2e.elder import check_elder_mode
 from tests.e2e.test_miniapp import sign_in, unique_phone
 from tests.integration.test_residents import an_elder_id
@@ -108,16 +106,6 @@ def issue_credentials(server: E2EServer, resident_id: int) -> str:
     """)
 
 
-@contextlib.contextmanager
-def staff_login(url: str, username: str) -> Iterator[httpx.Client]:
-    """A demo staff member other than the session's nq_staff, signed in."""
-    with httpx.Client(base_url=url, timeout=60) as http:
-        login = http.post("/api/auth/staff/login", json={"username": username, "password": DEMO_PASSWORD})
-        assert login.status_code == 200, login.text
-        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        yield http
-
-
 def _form(page: str) -> tuple[str, str]:
     action = unescape(re.search(r'<form method="post" action="([^"]+)"', page).group(1))
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
@@ -126,7 +114,7 @@ def _form(page: str) -> tuple[str, str]:
 
 def authorise_portal(server: E2EServer, phone: str, name: str) -> str:
     """A portal registered by the platform admin; the resident signs in on its OAuth pages and agrees."""
-    with staff_login(server.url, "platform") as admin:
+    with staff_session(server.url, "platform") as admin:
         created = admin.post("/api/oauth/clients", json={
             "name": name, "redirect_uris": [CALLBACK], "scopes": ["openid", "profile", "certification:read"],
             "confidential": False,
@@ -281,7 +269,7 @@ def test_history_shows_a_verifier_qr_that_reads_as_the_verify_address(e2e_server
                        files={"photo": ("visit.jpg", clips.enrolment_frames()[0], "image/jpeg")},
                        data={"note": "老人在家，精神很好"})
     assert visit.status_code == 201, visit.text
-    with staff_login(e2e_server.url, "nq_admin") as second:
+    with staff_session(e2e_server.url, "nq_admin") as second:
         attested = second.post(f"/api/home-visits/{visit.json()['id']}/attest")
         assert attested.status_code == 200, attested.text
     issue_credentials(e2e_server, resident["id"])
