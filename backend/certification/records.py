@@ -2,7 +2,8 @@
 
 The unique (resident, period) constraint decides races: when two helpers pass at the same
 moment, one insert wins and the other caller gets the existing certification back. The
-credential step is triggered through the outbox in the same transaction.
+credential step is triggered through the outbox in the same transaction; once it is committed,
+the elder (and the helper who certified) get an in-app notice (backend/notify/notices.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from backend.certification.models import Attempt, Certification, Method, MonthStatus, Period, ResidentMonth
 from backend.certification.periods import months_owed, resident_month
+from backend.notify import notices
 from backend.outbox import service as outbox
 from backend.residents.models import Resident, ResidentStatus
 
@@ -57,6 +59,7 @@ async def record_certification(
     except IntegrityError:
         existing = await Certification.get(resident_id=resident.id, period_id=period.id)
         return Recorded(existing, created=False)
+    await notices.certification_passed(resident=resident, period=period, attempt=attempt)  # after the commit
     return Recorded(certification, created=True)
 
 

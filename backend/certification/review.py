@@ -24,6 +24,7 @@ from backend.certification.sessions import FRAME_PURPOSE, TEMPLATE_PURPOSE
 from backend.errors import Conflict, NotFoundError
 from backend.face.config import FaceConfig
 from backend.face.matching import FaceTemplate as EngineTemplate
+from backend.notify import notices
 from backend.residents.models import Resident
 from backend.security.fieldcrypt import FieldCipher
 
@@ -112,6 +113,7 @@ async def decide(*, attempt: Attempt, approve: bool, reason: str, staff_id: int,
         await ResidentMonth.filter(period_id=period.id, resident_id=resident.id, status=MonthStatus.IN_REVIEW).update(
             status=MonthStatus.OVERDUE if str(period.status) == "closed" else MonthStatus.PENDING
         )
+        await notices.review_rejected(attempt=attempt, reason=reason)  # the elder and the helper read why
     return await Attempt.get(id=attempt.id).prefetch_related("resident")
 
 

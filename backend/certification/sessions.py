@@ -41,6 +41,7 @@ from backend.errors import ApiError, Conflict, Forbidden, NotFoundError, RateLim
 from backend.face.errors import FaceError
 from backend.face.liveness import ACTIONS, Challenge
 from backend.face.matching import FaceTemplate as EngineTemplate
+from backend.notify import notices
 from backend.residents.models import Community, Resident, ResidentStatus
 from backend.residents.service import age_today
 from backend.security.fieldcrypt import FieldCipher
@@ -353,6 +354,7 @@ async def finish_session(
                 phone = await community_phone(resident)
                 hint = f"{hint}。多次没有成功，请拨打 {phone} 请社区工作人员帮忙，或预约上门认证"
                 reasons.append("locked")
+        await notices.attempt_decided(attempt=attempt, resident=resident, hint=hint)  # a pass: told by the record
     await cache.delete(_active_key(resident.id))
     await audit.record(
         actor=actor, action=f"certify.{decision.value}", target_kind="resident", target_id=resident.id,

@@ -4,6 +4,8 @@ Nothing is stored twice: every message we send is already a row of `outbound_mes
 by the keyed hash (blind index) of the recipient's phone number or WeChat openid, so the app
 user's inbox is the rows carrying their own indexes. Login codes are left out (a code shown
 again in the app is only a risk), and the sign 【智链】 is dropped since the app is 智链 itself.
+In-app notices (certification results, helper bindings: backend/notify/notices.py) are rows of
+the same table on channel "app", so they appear here beside the reminders.
 """
 
 from __future__ import annotations
@@ -24,8 +26,36 @@ HIDDEN_TEMPLATES = ("login_code",)
 TITLES = {
     "reminder_due_soon": "认证提醒",
     "reminder_overdue": "逾期提醒",
+    "cert_passed": "认证已通过",
+    "cert_review_approved": "认证已通过",
+    "cert_review": "等待人工审核",
+    "cert_failed": "认证没有通过",
+    "cert_review_rejected": "审核没有通过",
+    "binding_request": "帮办申请",
+    "binding_approved": "帮办申请已同意",
+    "binding_approved_for_elder": "新的帮办人",
+    "binding_rejected": "帮办申请未同意",
+    "binding_ended": "帮办已解除",
+    "binding_ended_for_elder": "帮办已解除",
+    "binding_withdrawn_for_elder": "帮办申请已撤回",
 }
 DEFAULT_TITLE = "通知"
+LINKS = {  # where the app takes the reader to act on a message (a route of the phone app)
+    "reminder_due_soon": "/",
+    "reminder_overdue": "/",
+    "cert_passed": "/history",
+    "cert_review_approved": "/history",
+    "cert_review": "/history",
+    "cert_failed": "/",
+    "cert_review_rejected": "/",
+    "binding_request": "/",
+    "binding_approved": "/helper",
+    "binding_approved_for_elder": "/",
+    "binding_rejected": "/helper",
+    "binding_ended": "/helper",
+    "binding_ended_for_elder": "/",
+    "binding_withdrawn_for_elder": "/",
+}
 _SIGN = re.compile(r"^【[^】]{1,12}】")
 
 
@@ -85,6 +115,7 @@ def message_view(row: OutboundMessage) -> dict[str, Any]:
         "title": TITLES.get(row.template, DEFAULT_TITLE),
         "body": plain_text(row.body),
         "channel": row.channel,
+        "link": LINKS.get(row.template),
         "sent_at": row.created_at.isoformat(),
         "read": row.read_at is not None,
     }

@@ -26,6 +26,16 @@ TEMPLATES = {
 PHONE_PURPOSE = "phone"
 
 
+def render(template: str, params: dict[str, str]) -> str:
+    """The text of a gateway message; in-app notices (backend/notify/notices.py) are refused here.
+
+    Those are delivered by being stored, so handing one to SMS or WeChat is a bug, not a send.
+    """
+    if template not in TEMPLATES:
+        raise ValueError(f"{template!r} is not a message for SMS or WeChat (in-app notices are never sent)")
+    return TEMPLATES[template].format(**params)
+
+
 class MessageSender(Protocol):
     async def send(self, *, phone: str, template: str, params: dict[str, str]) -> None: ...
 
@@ -39,7 +49,7 @@ class OutboxSender:
         self._cipher = cipher
 
     async def send(self, *, phone: str, template: str, params: dict[str, str]) -> None:
-        body = TEMPLATES[template].format(**params)
+        body = render(template, params)
         await OutboundMessage.create(
             channel=self.channel,
             recipient_cipher=self._cipher.encrypt_text(phone, purpose=PHONE_PURPOSE),
@@ -77,7 +87,7 @@ class HttpSmsSender:
     async def send(self, *, phone: str, template: str, params: dict[str, str]) -> None:
         import httpx
 
-        body = TEMPLATES[template].format(**params)
+        body = render(template, params)
         status = "sent"
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as http:
@@ -119,7 +129,7 @@ class WeChatTemplateSender:
         self._token: tuple[str, float] | None = None
 
     def handles(self, template: str) -> bool:
-        return template in self._template_ids
+        return template in self._template_ids and template in TEMPLATES
 
     async def _access_token(self, http) -> str:
         import time
@@ -137,7 +147,7 @@ class WeChatTemplateSender:
     async def send_to_openid(self, *, openid: str, template: str, params: dict[str, str]) -> None:
         import httpx
 
-        body = TEMPLATES[template].format(**params)
+        body = render(template, params)
         status = "sent"
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as http:

@@ -50,7 +50,7 @@ async def request_binding(request: Request, body: BindingRequest):
     resident = await qr_service.resolve_token(token=body.token, signer=qr_signer(request))
     binding = await bindings.request_binding(
         resident=resident, helper_id=request.ctx.principal.user_id, relation=body.relation,
-        cache=request.app.ctx.cache,
+        cache=request.app.ctx.cache, cipher=request.app.ctx.cipher,
     )
     await _audit(request, "binding.request", binding, resident.community_id)  # type: ignore[attr-defined]
     return json(bindings.binding_view(binding), status=201)
@@ -69,7 +69,8 @@ async def list_bindings(request: Request):
 
 async def _elder_decides(request: Request, bid: int, approve: bool):
     binding = await bindings.get_for_elder_or_raise(binding_id=bid, app_user_id=request.ctx.principal.user_id)
-    binding = await bindings.decide(binding=binding, approve=approve, decided_by="resident")
+    binding = await bindings.decide(binding=binding, approve=approve, decided_by="resident",
+                                    cipher=request.app.ctx.cipher)
     await _audit(request, "binding.approve" if approve else "binding.reject", binding,
                  binding.resident.community_id, by="resident")  # type: ignore[attr-defined]
     return json(bindings.binding_view(binding))
@@ -93,7 +94,7 @@ async def app_revoke(request: Request, bid: int):
     user_id = request.ctx.principal.user_id
     binding = await bindings.get_for_party_or_raise(binding_id=bid, app_user_id=user_id)
     by = bindings.party_of(binding, user_id)
-    binding = await bindings.revoke(binding=binding)
+    binding = await bindings.revoke(binding=binding, by=by, cipher=request.app.ctx.cipher)
     await _audit(request, "binding.revoke", binding, binding.resident.community_id, by=by)  # type: ignore[attr-defined]
     return json(bindings.binding_view(binding))
 
@@ -109,7 +110,7 @@ async def _staff_binding(request: Request, rid: int, bid: int) -> HelperBinding:
 async def _staff_decides(request: Request, rid: int, bid: int, approve: bool):
     binding = await _staff_binding(request, rid, bid)
     by = f"staff:{request.ctx.principal.user_id}"
-    binding = await bindings.decide(binding=binding, approve=approve, decided_by=by)
+    binding = await bindings.decide(binding=binding, approve=approve, decided_by=by, cipher=request.app.ctx.cipher)
     await _audit(request, "binding.approve" if approve else "binding.reject", binding,
                  binding.resident.community_id, by=by)  # type: ignore[attr-defined]
     return json(bindings.staff_view(binding, request.app.ctx.cipher))
@@ -131,7 +132,7 @@ async def staff_reject(request: Request, rid: int, bid: int):
 @authenticated(roles=RESIDENT_MANAGERS)
 async def staff_revoke(request: Request, rid: int, bid: int):
     binding = await _staff_binding(request, rid, bid)
-    binding = await bindings.revoke(binding=binding)
     by = f"staff:{request.ctx.principal.user_id}"
+    binding = await bindings.revoke(binding=binding, by=by, cipher=request.app.ctx.cipher)
     await _audit(request, "binding.revoke", binding, binding.resident.community_id, by=by)  # type: ignore[attr-defined]
     return json(bindings.staff_view(binding, request.app.ctx.cipher))

@@ -3,7 +3,9 @@
 A helper (a child, a neighbour, a grid worker) asks by scanning the elder's QR code; the
 request stays pending until the elder (the app user linked to that resident) or staff of the
 elder's community approve it. Either side, or staff, may revoke at any time; a revoked pair may
-ask again. The certification module asks `can_certify` and nothing else.
+ask again. The certification module asks `can_certify` and nothing else. Each step leaves an
+in-app notice for the other side (backend/notify/notices.py): the elder reads who asks, the
+helper reads the answer.
 
 Statuses are those of `BindingStatus`: a rejected request is stored as `revoked` (the audit
 trail says `binding.reject`), since the table has no separate state for it.
@@ -22,6 +24,7 @@ from backend import ratelimit
 from backend.auth.models import AppUser
 from backend.cache import Cache
 from backend.errors import ApiError, Conflict, NotFoundError, RateLimited
+from backend.notify import notices
 from backend.residents.models import BindingStatus, HelperBinding, Resident
 from backend.security.fieldcrypt import FieldCipher
 from backend.security.masking import mask_name, mask_phone
@@ -94,9 +97,12 @@ async def relationship(*, app_user_id: int, resident_id: int) -> tuple[str | Non
 # ---- requests ----
 
 async def request_binding(
-    *, resident: Resident, helper_id: int, relation: str, cache: Cache,
+    *, resident: Resident, helper_id: int, relation: str, cache: Cache, cipher: FieldCipher,
 ) -> HelperBinding:
-    """Ask to help `resident` (after a verified QR scan); pending until the elder or staff approve."""
+    """Ask to help `resident` (after a verified QR scan); pending until the elder or staff approve.
+
+    The elder is told in the app who asks (the helper's masked phone and the relation they gave).
+    """
     relation = Relation(relation).value
     helper = await AppUser.get_or_none(id=helper_id, is_active=True)
     if helper is None:
@@ -125,11 +131,14 @@ async def request_binding(
         if not updated:
             raise Conflict("已提交绑定申请，请等待老人或社区确认", code="binding.already_pending")
         await existing.refresh_from_db()
-        return existing
-    try:
-        return await HelperBinding.create(resident=resident, helper_id=helper_id, relation=relation)
-    except IntegrityError:  # the same request raced in twice
-        raise Conflict("已提交绑定申请，请等待老人或社区确认", code="binding.already_pending") from None
+        binding = existing
+    else:
+        try:
+            binding = await HelperBinding.create(resident=resident, helper_id=helper_id, relation=relation)
+        except IntegrityError:  # the same request raced in twice
+            raise Conflict("已提交绑定申请，请等待老人或社区确认", code="binding.already_pending") from None
+    await notices.binding_requested(binding=binding, helper_phone_masked=helper_phone_masked(helper, cipher))
+    return binding
 
 
 # ---- lookups for each party ----
@@ -170,6 +179,16 @@ async def get_for_resident_or_raise(*, binding_id: int, resident: Resident) -> H
     return binding
 
 
+def helper_phone_masked(helper: AppUser, cipher: FieldCipher) -> str:
+    """How the elder recognises a helper (who has no name with us): 138****5678."""
+    return mask_phone(cipher.decrypt_text(helper.phone_cipher, purpose=PHONE_PURPOSE))
+
+
+async def _helper_phone(binding: HelperBinding, cipher: FieldCipher) -> str:
+    helper = await AppUser.get(id=binding.helper_id)  # type: ignore[attr-defined]
+    return helper_phone_masked(helper, cipher)
+
+
 def party_of(binding: HelperBinding, app_user_id: int) -> str:
     """"helper" or "resident": which side of the binding this app user is on."""
     return "helper" if binding.helper_id == app_user_id else "resident"  # type: ignore[attr-defined]
@@ -177,8 +196,11 @@ def party_of(binding: HelperBinding, app_user_id: int) -> str:
 
 # ---- decisions ----
 
-async def decide(*, binding: HelperBinding, approve: bool, decided_by: str) -> HelperBinding:
-    """Approve or reject a pending request; `decided_by` is "resident" or "staff:<id>"."""
+async def decide(*, binding: HelperBinding, approve: bool, decided_by: str, cipher: FieldCipher) -> HelperBinding:
+    """Approve or reject a pending request; `decided_by` is "resident" or "staff:<id>".
+
+    The helper is told the answer; when staff approve, the elder is told of their new helper.
+    """
     now = datetime.now(UTC)
     changes: dict[str, Any] = {"decided_at": now}
     if approve:
@@ -189,16 +211,26 @@ async def decide(*, binding: HelperBinding, approve: bool, decided_by: str) -> H
     if not updated:
         raise BindingNotPending()
     await binding.refresh_from_db()
+    await notices.binding_decided(binding=binding, approved=approve, decided_by=decided_by,
+                                  helper_phone_masked=await _helper_phone(binding, cipher))
     return binding
 
 
-async def revoke(*, binding: HelperBinding) -> HelperBinding:
-    """End a binding (or withdraw a pending request); revoking twice is harmless."""
+async def revoke(*, binding: HelperBinding, by: str, cipher: FieldCipher) -> HelperBinding:
+    """End a binding (or withdraw a pending request); revoking twice is harmless.
+
+    `by` is "helper", "resident" or "staff:<id>": the other side(s) are told, once, by whoever
+    actually changed the row.
+    """
     if binding.status != BindingStatus.REVOKED:
-        await HelperBinding.filter(id=binding.id).exclude(status=BindingStatus.REVOKED).update(
+        was = BindingStatus(binding.status)
+        changed = await HelperBinding.filter(id=binding.id).exclude(status=BindingStatus.REVOKED).update(
             status=BindingStatus.REVOKED, decided_at=datetime.now(UTC),
         )
         await binding.refresh_from_db()
+        if changed:
+            await notices.binding_revoked(binding=binding, was=was, by=by,
+                                          helper_phone_masked=await _helper_phone(binding, cipher))
     return binding
 
 
@@ -242,8 +274,7 @@ def helper_side_view(binding: HelperBinding) -> dict[str, Any]:
 def elder_side_view(binding: HelperBinding, cipher: FieldCipher) -> dict[str, Any]:
     """What the elder sees: who asks, as a masked phone number, so they can recognise them."""
     view = binding_view(binding)
-    phone = cipher.decrypt_text(binding.helper.phone_cipher, purpose=PHONE_PURPOSE)
-    view["helper_phone_masked"] = mask_phone(phone)
+    view["helper_phone_masked"] = helper_phone_masked(binding.helper, cipher)
     return view
 
 

@@ -84,7 +84,7 @@ async def test_role_is_enforced_by_the_api(client, make_world):
 
 
 async def _last_code(phone_index: str) -> str:
-    message = await OutboundMessage.filter(recipient_index=phone_index).order_by("-id").first()
+    message = await OutboundMessage.filter(recipient_index=phone_index, template="login_code").order_by("-id").first()
     return re.search(r"\d{6}", message.body).group(0)
 
 

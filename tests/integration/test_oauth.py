@@ -101,7 +101,7 @@ def _form(page: str) -> tuple[str, str]:
 
 async def _last_code(server, phone: str) -> str:
     index = server.app.ctx.cipher.blind_index(phone, purpose="phone")
-    message = await OutboundMessage.filter(recipient_index=index).order_by("-id").first()
+    message = await OutboundMessage.filter(recipient_index=index, template="login_code").order_by("-id").first()
     return re.search(r"\d{6}", message.body).group(0)
 
 

@@ -39,7 +39,7 @@ async def app_login(client, server, phone: str | None = None) -> AppUser:
     sent = await client.post("/api/auth/app/otp", json={"phone": phone})
     assert sent.status_code == 200, sent.text
     index = server.app.ctx.cipher.blind_index(phone, purpose="phone")
-    message = await OutboundMessage.filter(recipient_index=index).order_by("-id").first()
+    message = await OutboundMessage.filter(recipient_index=index, template="login_code").order_by("-id").first()
     code = re.search(r"\d{6}", message.body).group(0)
     login = await client.post("/api/auth/app/login", json={"phone": phone, "code": code})
     assert login.status_code == 200, login.text

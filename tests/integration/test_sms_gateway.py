@@ -43,7 +43,7 @@ async def test_gateway_receives_the_message_and_the_outbox_records_it(server, ga
                       params={"name": "王桂英", "month": "2026-11", "due_day": "25", "phone": "021-1"})
     assert received[-1]["phone"] == "13300001111" and received[-1]["template"] == "reminder_due_soon"
     index = server.app.ctx.cipher.blind_index("13300001111", purpose="phone")
-    record = await OutboundMessage.filter(recipient_index=index).order_by("-id").first()
+    record = await OutboundMessage.filter(recipient_index=index, template="reminder_due_soon").order_by("-id").first()
     assert record.status == "sent" and "王桂英" in record.body
 
 
@@ -54,7 +54,7 @@ async def test_gateway_failure_is_an_error_and_recorded(server, gateway):
     with pytest.raises(GatewayError):
         await sender.send(phone="13300002222", template="login_code", params={"code": "123456", "minutes": "5"})
     index = server.app.ctx.cipher.blind_index("13300002222", purpose="phone")
-    record = await OutboundMessage.filter(recipient_index=index).order_by("-id").first()
+    record = await OutboundMessage.filter(recipient_index=index, template="login_code").order_by("-id").first()
     assert record.status == "failed" and "123456" not in record.body
 
 
