@@ -1,14 +1,21 @@
 // Same-origin JSON API client for the console: bearer token, one refresh on 401, errors as ApiError
-// carrying the server's {"error": {"code", "message"}}.
+// carrying the server's {"error": {"code", "message"}} and the whole JSON answer (`body`): some 4xx
+// answers carry more than `error`, e.g. the roster import's 422 lists every bad row next to it.
 import { session, signOut } from './store'
 
 export class ApiError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, body = null) {
     super(message)
     this.status = status
     this.code = code
     this.details = details
+    this.body = body
   }
+}
+
+/** The message of an error from api.js (ApiError carries the server's words), or a fallback. */
+export function messageOf(error, fallback = '操作失败，请稍后重试') {
+  return (error && error.message) || fallback
 }
 
 async function send(method, path, { body, form, auth = true } = {}) {
@@ -45,7 +52,8 @@ async function errorOf(response) {
     data = null
   }
   const error = (data && data.error) || {}
-  return new ApiError(response.status, error.code || 'http', error.message || `请求失败（${response.status}）`, error.details)
+  const message = error.message || `请求失败（${response.status}）`
+  return new ApiError(response.status, error.code || 'http', message, error.details, data)
 }
 
 /** Send a request; `raw` returns the Response (for files), otherwise the parsed JSON. */
@@ -74,9 +82,8 @@ function withQuery(path, query) {
   return text ? `${path}?${text}` : path
 }
 
-/** Fetch a file with the bearer token and hand it to the browser as a download. */
-async function download(path, fallbackName) {
-  const response = await request('GET', path, { raw: true })
+/** Hand a Response carrying a file to the browser as a download; returns the file name used. */
+async function save(response, fallbackName) {
   const disposition = response.headers.get('Content-Disposition') || ''
   const match = /filename\*=UTF-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition)
   const name = match ? decodeURIComponent(match[1] || match[2]) : fallbackName
@@ -91,6 +98,12 @@ async function download(path, fallbackName) {
   return name
 }
 
+/** Fetch a file with the bearer token and hand it to the browser as a download. */
+const download = async (path, fallbackName) => save(await request('GET', path, { raw: true }), fallbackName)
+
+/** POST a JSON body and download the file the server answers with (e.g. the QR cards PDF). */
+const postDownload = async (path, body, fallbackName) => save(await request('POST', path, { body, raw: true }), fallbackName)
+
 export const api = {
   get: (path, query) => request('GET', withQuery(path, query)),
   post: (path, body) => request('POST', path, { body: body ?? {} }),
@@ -99,6 +112,7 @@ export const api = {
   upload: (path, form) => request('POST', path, { form }),
   blobUrl: async (path) => URL.createObjectURL(await (await request('GET', path, { raw: true })).blob()),
   download,
+  postDownload,
   login: async (username, password, totpCode) => {
     const body = { username, password }
     if (totpCode) body.totp_code = totpCode

@@ -19,15 +19,6 @@ export function useDepartments() {
   return { departments, load, nameOf, nameById }
 }
 
-/** "2026-11-03 14:05:09" in the browser's local time, or "—". */
-export function formatSeconds(iso) {
-  if (!iso) return '—'
-  const d = new Date(iso)
-  if (Number.isNaN(d.getTime())) return iso
-  const pad = (n) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
-}
-
 /** A long hash shortened for a table cell; the full value goes in a title attribute. */
 export const shortHash = (value, keep = 12) => (value && value.length > keep * 2 ? `${value.slice(0, keep)}…${value.slice(-6)}` : value || '—')
 
