@@ -227,6 +227,43 @@ def test_export_download_and_another_department_is_refused(launch, face_y4m, e2e
     shot(officer, "console-exports-other-department")
 
 
+def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, face_y4m, e2e_server, staff):
+    """Staff enrol a new resident at the desk: consent first, then the webcam; the template then matches."""
+    created = staff.post("/api/residents", json={
+        "name": a_name("录"), "national_id": an_elder_id(secrets.randbelow(10**9), age=88), "phone": unique_phone(),
+        "address": "南桥镇正阳路 3号"})
+    assert created.status_code == 201, created.text
+    resident = created.json()
+
+    browser = launch(face_y4m)
+    page = desk_context(browser, e2e_server.url).new_page()
+    console_sign_in(page, "nq_staff")
+    page.goto(f"/console/#/residents/{resident['id']}")
+    by_test(page, "go-enrol").click()
+    consent = by_test(page, "enrol-consent")
+    consent.wait_for()
+    assert by_test(page, "consent-record").is_disabled()  # nothing is captured before the consent is recorded
+    by_test(page, "consent-paper").click()
+    by_test(page, "consent-explained").click()
+    shot(page, "console-enrol-consent")
+    by_test(page, "consent-record").click()
+    by_test(page, "enrol-capture").wait_for()
+    page.wait_for_function("() => { const v = document.querySelector('[data-test=enrol-video]'); "
+                           "return v && v.videoWidth > 0 }")
+    by_test(page, "burst").click()
+    page.wait_for_function("() => Number(document.querySelector('[data-test=frame-count]').innerText) >= 5",
+                           timeout=30_000)
+    shot(page, "console-enrol-frames")
+    by_test(page, "enrol-upload").click()
+    by_test(page, "enrol-done").wait_for(timeout=60_000)
+    shot(page, "console-enrol-done")
+
+    consents = staff.get(f"/api/residents/{resident['id']}/consents").json()["items"]
+    assert [c["kind"] for c in consents if c.get("revoked_at") is None] == ["biometric"]
+    outcome = certify_through_api(staff, resident["id"])  # the webcam template is the one matched
+    assert outcome["decision"] == "pass", outcome
+
+
 def test_staff_with_totp_enter_the_code_after_the_password(launch, face_y4m, e2e_server, staff):
     """Staff who turned on TOTP are asked for it on the login page, and are refused with a wrong one."""
     import pyotp
