@@ -193,6 +193,9 @@ def test_a_reminder_shows_in_messages_reached_from_home(e2e_server, staff, face_
     at(page, "/messages")
     page.get_by_test_id("message-reminder_due_soon").wait_for()
     assert "新消息" not in page.get_by_test_id("message-reminder_due_soon").inner_text()
+    page.get_by_test_id("act-reminder_due_soon").click()  # the reminder leads straight to where one certifies
+    at(page, "/")
+    page.get_by_test_id("status").wait_for()
     page.context.close()
 
 
