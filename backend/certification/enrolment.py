@@ -25,6 +25,25 @@ async def has_biometric_consent(resident_id: int) -> bool:
     return await ConsentRecord.exists(resident_id=resident_id, kind="biometric", revoked_at=None)
 
 
+async def enrolment_status(*, resident_id: int) -> dict[str, Any]:
+    """Whether a resident can be matched yet, and from which templates (never the embeddings themselves)."""
+    templates = await FaceTemplate.filter(resident_id=resident_id, active=True).order_by("-created_at")
+    return {
+        "enrolled": bool(templates),
+        "consent": await has_biometric_consent(resident_id),
+        "templates": [{"id": t.id, "source": t.source, "model_id": t.model_id, "quality": round(t.quality, 3),
+                       "created_at": t.created_at.isoformat()} for t in templates],
+    }
+
+
+async def enrolled_among(resident_ids: list[int]) -> set[int]:
+    """Which of these residents have an active face template (one query, for lists)."""
+    if not resident_ids:
+        return set()
+    rows = await FaceTemplate.filter(resident_id__in=resident_ids, active=True).values_list("resident_id", flat=True)
+    return set(rows)
+
+
 async def enrol(
     *, resident: Resident, frames: list[bytes], source: str, runtime: FaceRuntime, cipher: FieldCipher,
 ) -> FaceTemplate:

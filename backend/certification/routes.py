@@ -377,6 +377,14 @@ async def enrol(request: Request, rid: int):
                           "quality": round(template.quality, 3)}, status=201)
 
 
+@bp.get("/api/residents/<rid:int>/enrolment")
+@authenticated(roles=RESIDENT_MANAGERS)
+async def enrolment_state(request: Request, rid: int):
+    """Is this resident's face enrolled (and consented)? Staff decide from it whether to enrol at the desk."""
+    resident = await residents.get_resident_or_raise(resident_id=rid, community_ids=await _scope(request))
+    return json_response(await enrolment.enrolment_status(resident_id=resident.id))
+
+
 @bp.get("/api/review")
 @authenticated(roles=RESIDENT_MANAGERS)
 @validated_query(ReviewQuery)

@@ -9,6 +9,7 @@ from backend.audit import service as audit
 from backend.auth.guards import RESIDENT_ADMINS, RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.models import Role
 from backend.auth.scope import visible_community_ids
+from backend.certification import enrolment
 from backend.errors import ApiError, ValidationFailed
 from backend.http import validated_body, validated_query
 from backend.residents import bindings, roster, schemas, service
@@ -70,9 +71,10 @@ async def list_residents(request: Request, query: schemas.ResidentQuery):
         actor=actor_of(request), action="resident.list", target_kind="resident",
         community_id=request.ctx.principal.community_id, details={"filters": filters, "returned": len(residents)},
     )
+    enrolled = await enrolment.enrolled_among([r.id for r in residents])  # a column staff sort their work by
     return json({
         "total": total, "page": query.page, "size": query.size,
-        "items": [service.summary_view(r, cipher) for r in residents],
+        "items": [{**service.summary_view(r, cipher), "face_enrolled": r.id in enrolled} for r in residents],
     })
 
 

@@ -239,6 +239,9 @@ def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, f
     page = desk_context(browser, e2e_server.url).new_page()
     console_sign_in(page, "nq_staff")
     page.goto(f"/console/#/residents/{resident['id']}")
+    state = by_test(page, "face-state")
+    state.wait_for()
+    assert state.get_attribute("data-enrolled") == "false" and "尚未录入" in state.inner_text()
     by_test(page, "go-enrol").click()
     consent = by_test(page, "enrol-consent")
     consent.wait_for()
@@ -257,6 +260,9 @@ def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, f
     by_test(page, "enrol-upload").click()
     by_test(page, "enrol-done").wait_for(timeout=60_000)
     shot(page, "console-enrol-done")
+    by_test(page, "enrol-back").click()
+    page.wait_for_function("() => document.querySelector('[data-test=face-state]')?.dataset.enrolled === 'true'")
+    assert "工作人员录入" in by_test(page, "face-state").inner_text()
 
     consents = staff.get(f"/api/residents/{resident['id']}/consents").json()["items"]
     assert [c["kind"] for c in consents if c.get("revoked_at") is None] == ["biometric"]

@@ -205,6 +205,22 @@ async def test_first_certification_goes_to_review_and_approval_enrols(client, ma
     assert decided.status_code == 200, decided.text
     counts = (await client.get("/api/periods/current", headers=world.staff.headers)).json()["counts"]
     assert counts["certified"] == 1
+    state = (await client.get(f"/api/residents/{resident['id']}/enrolment", headers=world.staff.headers)).json()
+    assert state["enrolled"] is True and [t["source"] for t in state["templates"]] == ["approved_first"]
+    assert "template_cipher" not in str(state)  # the embedding never leaves the server
+    listed = (await client.get("/api/residents", params={"q": resident["name"]}, headers=world.staff.headers)).json()
+    assert [r["face_enrolled"] for r in listed["items"] if r["id"] == resident["id"]] == [True]
+
+
+async def test_enrolment_state_before_enrolment_and_outside_the_community(client, make_world):
+    world, other = await make_world(), await make_world()
+    resident = await create(client, world, seed=719)
+    state = await client.get(f"/api/residents/{resident['id']}/enrolment", headers=world.staff.headers)
+    assert state.json() == {"enrolled": False, "consent": False, "templates": []}
+    listed = (await client.get("/api/residents", headers=world.staff.headers)).json()["items"]
+    assert [r["face_enrolled"] for r in listed] == [False]
+    foreign = await client.get(f"/api/residents/{resident['id']}/enrolment", headers=other.staff.headers)
+    assert foreign.status_code == 404
 
 
 async def test_identity_swap_mid_session_is_refused(client, make_world):
