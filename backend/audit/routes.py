@@ -36,7 +36,8 @@ async def events(request: Request, query: AuditQuery):
     total, items = await service.search(
         community_ids=await visible_community_ids(request.ctx.principal), **query.model_dump()
     )
-    return json({"total": total, "items": [service.to_dict(e) for e in items]})
+    names = await service.staff_names(items)
+    return json({"total": total, "items": [service.to_dict(e, names) for e in items]})
 
 
 @bp.get("/verify")

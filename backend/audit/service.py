@@ -239,11 +239,23 @@ async def search(
     return total, events
 
 
-def to_dict(event: AuditEvent) -> dict[str, Any]:
+async def staff_names(events: list[AuditEvent]) -> dict[str, str]:
+    """Display names of the staff who acted in `events`, so auditors read people, not numbers."""
+    from backend.auth.models import StaffUser  # auth records into the audit trail: import at use, not at load
+
+    ids = {int(e.actor_id) for e in events if e.actor_kind == "staff" and e.actor_id.isdigit()}
+    if not ids:
+        return {}
+    rows = await StaffUser.filter(id__in=ids).values_list("id", "display_name", "username")
+    return {str(uid): f"{display}（{username}）" for uid, display, username in rows}
+
+
+def to_dict(event: AuditEvent, names: dict[str, str] | None = None) -> dict[str, Any]:
+    actor_name = (names or {}).get(event.actor_id) if event.actor_kind == "staff" else None
     return {
         "id": event.id,
         "at": _canonical_time(event.at),
-        "actor": {"kind": event.actor_kind, "id": event.actor_id},
+        "actor": {"kind": event.actor_kind, "id": event.actor_id, "name": actor_name},
         "action": event.action,
         "target": {"kind": event.target_kind, "id": event.target_id},
         "community_id": event.community_id,

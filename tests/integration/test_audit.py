@@ -23,6 +23,8 @@ async def test_reads_and_writes_leave_events(client, make_world):
     found = (await client.get("/api/audit/events", params={"target_kind": "resident", "target_id": str(resident["id"])},
                               headers=world.admin.headers)).json()
     assert found["total"] == 3
+    # the auditor reads who did it by name (display name and username), not only by number
+    assert {item["actor"]["name"] for item in found["items"]} == {f"{world.staff.username}（{world.staff.username}）"}
 
 
 async def test_tampered_event_is_detected_and_named(client, make_world, server):
