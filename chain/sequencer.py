@@ -20,6 +20,7 @@ import base64
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,8 @@ class Sequencer:
             "signers": signers,
             "cosignatures": [{"department": d, "signature": pending.cosignatures[d].hex()} for d in signers],
             "aggregate_signature": aggregate.hex(),
+            # when quorum was reached, as the sequencer saw it: informational (not covered by any signature)
+            "finalized_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         await self.log.store.save_checkpoint(record)
         async with self._final_changed:

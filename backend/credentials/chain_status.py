@@ -150,6 +150,7 @@ async def status(*, chain: Any, department_names: dict[str, str]) -> dict[str, A
             "signers": [d for d in order if d in signers],
             "signer_count": len(signers),
             "signer_bitmap": record.get("signer_bitmap"),
+            "finalized_at": record.get("finalized_at"),  # the sequencer's clock, not signed: shown, never trusted
             "verified": verified,
             "verification": verification,
         }

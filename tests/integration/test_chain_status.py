@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import secrets
+from datetime import datetime
 
 from backend.auth.models import Role
 from backend.residents import service as residents
@@ -43,6 +44,8 @@ async def test_status_shows_the_verified_checkpoint_and_every_witness(client, se
     assert state["quorum"] == trust["quorum"] == 2 and state["quorum_met"] is True and state["trust_pinned"] is True
     assert state["log_size"] >= checkpoint["size"] and state["pending_leaves"] == state["log_size"] - checkpoint["size"]
     assert state["checked_at"].endswith("+00:00")
+    finalized = datetime.fromisoformat(checkpoint["finalized_at"])  # when quorum was reached, for staff to read
+    assert finalized <= datetime.fromisoformat(state["checked_at"])
 
     witnesses = {w["department"]: w for w in state["witnesses"]}
     assert [w["department"] for w in state["witnesses"]] == list(DEPARTMENTS)  # trust (bitmap) order
