@@ -35,8 +35,8 @@ from tests.e2e.conftest import (
     staff_session,
 )
 from tests.e2e.test_miniapp import enrolled_resident, unique_phone
-from tests.integration.test_residents import an_elder_id
 from tests.support import clips
+from tests.support.ids import fresh_elder_id
 
 pytestmark = pytest.mark.browser
 
@@ -81,7 +81,7 @@ def board_counts(page) -> dict[str, int]:
 
 def test_roster_import_reports_the_bad_row_then_commits(launch, face_y4m, e2e_server, tmp_path):
     names = [a_name("导"), a_name("导"), a_name("导")]
-    good = [{"name": n, "national_id": an_elder_id(secrets.randbelow(10**9), age=84 + i), "phone": unique_phone(),
+    good = [{"name": n, "national_id": fresh_elder_id(age=84 + i), "phone": unique_phone(),
              "address": f"南桥镇沪杭公路 {i + 1}号"} for i, n in enumerate(names)]
     broken = [*good[:2], {**good[2], "national_id": good[2]["national_id"][:-1] + ("0" if good[2]["national_id"][-1] != "0" else "1")}]
     bad_file = tmp_path / "名册-有错.csv"
@@ -157,7 +157,7 @@ def test_month_board_counts_follow_two_certifications(launch, face_y4m, e2e_serv
 
 def test_review_item_is_approved_in_the_console(launch, face_y4m, e2e_server, staff):
     created = staff.post("/api/residents", json={
-        "name": a_name("审"), "national_id": an_elder_id(secrets.randbelow(10**9), age=91), "phone": unique_phone(),
+        "name": a_name("审"), "national_id": fresh_elder_id(age=91), "phone": unique_phone(),
         "address": "南桥镇解放路 8号"})
     assert created.status_code == 201, created.text
     resident = created.json()
@@ -230,7 +230,7 @@ def test_export_download_and_another_department_is_refused(launch, face_y4m, e2e
 def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, face_y4m, e2e_server, staff):
     """Staff enrol a new resident at the desk: consent first, then the webcam; the template then matches."""
     created = staff.post("/api/residents", json={
-        "name": a_name("录"), "national_id": an_elder_id(secrets.randbelow(10**9), age=88), "phone": unique_phone(),
+        "name": a_name("录"), "national_id": fresh_elder_id(age=88), "phone": unique_phone(),
         "address": "南桥镇正阳路 3号"})
     assert created.status_code == 201, created.text
     resident = created.json()

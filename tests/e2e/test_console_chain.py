@@ -27,8 +27,8 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_console import a_name
 from tests.e2e.test_miniapp import unique_phone
-from tests.integration.test_residents import an_elder_id
 from tests.support import clips
+from tests.support.ids import fresh_elder_id
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +64,7 @@ def test_chain_page_shows_the_witnessed_log_and_verifies_a_pasted_credential(cha
     server = chained_server
     with staff_session(server.url, "nq_staff") as staff, staff_session(server.url, "nq_admin") as admin:
         created = staff.post("/api/residents", json={
-            "name": a_name("链"), "national_id": an_elder_id(7_301_001, age=97), "phone": unique_phone(),
+            "name": a_name("链"), "national_id": fresh_elder_id(age=97), "phone": unique_phone(),
             "address": "南桥镇江海路 5号"})
         assert created.status_code == 201, created.text
         resident = created.json()

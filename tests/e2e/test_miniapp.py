@@ -19,8 +19,8 @@ import pytest
 from tests.e2e import feeds
 from tests.e2e.conftest import E2EServer, phone_context, shot
 from tests.e2e.elder import check_elder_mode
-from tests.integration.test_residents import an_elder_id
 from tests.support import clips
+from tests.support.ids import fresh_elder_id
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +34,7 @@ def unique_phone() -> str:
 def enrolled_resident(staff: httpx.Client, *, phone: str, name: str) -> dict:
     """A resident of the demo community with a known phone and an enrolled face (from the same clip)."""
     created = staff.post("/api/residents", json={
-        "name": name, "national_id": an_elder_id(secrets.randbelow(10**6), age=86), "phone": phone,
+        "name": name, "national_id": fresh_elder_id(age=86), "phone": phone,
         "address": "南桥镇解放路 12弄 3号",
     })
     assert created.status_code == 201, created.text

@@ -36,8 +36,8 @@ from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import E2EServer, phone_context, shot, staff_session
 from tests.e2e.elder import check_elder_mode
 from tests.e2e.test_miniapp import sign_in, unique_phone
-from tests.integration.test_residents import an_elder_id
 from tests.support import clips
+from tests.support.ids import fresh_elder_id
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +47,7 @@ M_PREFIX = re.compile(r"^http://127\.0\.0\.1:\d+/m/#/")
 
 def a_resident(staff: httpx.Client, *, phone: str, name: str) -> dict:
     created = staff.post("/api/residents", json={
-        "name": name, "national_id": an_elder_id(secrets.randbelow(10**6), age=84), "phone": phone,
+        "name": name, "national_id": fresh_elder_id(age=84), "phone": phone,
         "address": "南桥镇解放路 8弄 1号",
     })
     assert created.status_code == 201, created.text

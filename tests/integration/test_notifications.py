@@ -53,8 +53,8 @@ async def inbox(client, headers, **params) -> dict:
 async def test_a_reminder_reaches_its_residents_inbox_and_nobody_elses(client, make_world, server):
     world = await make_world()
     phone_a, phone_b, phone_c = a_phone(), a_phone(), a_phone()
-    await create(client, world, seed=901, name="周秀英", phone=phone_a)
-    await create(client, world, seed=902, name="吴美兰", phone=phone_b)
+    await create(client, world, seed=931, name="周秀英", phone=phone_a)
+    await create(client, world, seed=932, name="吴美兰", phone=phone_b)
     user_a = await app_login(client, server, phone_a)
     user_b = await app_login(client, server, phone_b)
     stranger = await app_login(client, server, phone_c)  # signed in, no resident, helps nobody

@@ -12,14 +12,13 @@ from backend.residents.demo import demo_roster
 from backend.residents.national_id import synthetic_national_id
 from backend.residents.roster import write_roster_csv, write_roster_xlsx
 from tests.integration.test_errors_and_ops import assert_error
+from tests.support.ids import elder_id
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def an_elder_id(seed: int, *, age: int = 86) -> str:
-    rng = random.Random(seed)
-    today = date.today()
-    return synthetic_national_id(rng, birth_date=date(today.year - age, 3, 15), sex="F")
+    return elder_id(seed, age=age)
 
 
 async def create(client, world, *, seed: int, name: str = "王桂英", phone: str | None = "13800138000", age: int = 86):
