@@ -340,3 +340,48 @@ def verify_export_manifest(
                                        "AnchorMismatch"))
     _check_anchor(manifest, inclusion, trust, report, require_anchor, cache)
     return report
+
+
+def bundle_entries(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``{credential, inclusion}`` entries of an export bundle, a single entry, or a bare credential."""
+    if isinstance(document.get("credentials"), list):
+        return [e if isinstance(e, dict) else {"credential": e} for e in document["credentials"]]
+    if isinstance(document.get("credential"), dict):
+        return [document]
+    return [{"credential": document}]
+
+
+def verify_bundle(
+    document: dict[str, Any],
+    *,
+    did_documents: dict[str, dict[str, Any]],
+    trust: Any = None,
+    manifest_document: Any = None,
+    bundle_bytes: bytes | None = None,
+    require_anchor: bool = True,
+) -> tuple[list[Report], Report | None]:
+    """Every credential of a bundle (its own status lists, one cache), then the signed manifest if given.
+
+    The one procedure behind ``scripts/verify`` and ``POST /api/exports/verify``: they differ only
+    in where `did_documents` and `trust` come from. `manifest_document` is the downloaded manifest
+    file (``{"manifest", "inclusion"}``) or a bare manifest; `bundle_bytes` is the bundle file as is.
+    CPU-bound (signatures, BLS pairings): run it off any event loop.
+    """
+    status_lists = document.get("status_lists") or {}
+    if not isinstance(status_lists, dict):
+        status_lists = {}
+    cache: dict = {}  # each status list and checkpoint is checked once for the whole bundle
+    reports = [
+        verify_credential(entry.get("credential"), did_documents=did_documents, status_lists=status_lists,
+                          inclusion=entry.get("inclusion"), trust=trust, require_anchor=require_anchor, cache=cache)
+        for entry in bundle_entries(document)
+    ]
+    manifest_report = None
+    if manifest_document is not None:
+        wrapped = isinstance(manifest_document, dict) and isinstance(manifest_document.get("manifest"), dict)
+        manifest_report = verify_export_manifest(
+            manifest_document["manifest"] if wrapped else manifest_document, bundle_bytes=bundle_bytes,
+            did_documents=did_documents, inclusion=manifest_document.get("inclusion") if wrapped else None,
+            trust=trust, require_anchor=require_anchor, cache=cache,
+        )
+    return reports, manifest_report

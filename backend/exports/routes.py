@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request, json, raw
 from sanic.response import HTTPResponse
+from sanic_ext import openapi
 
+from backend import ratelimit
 from backend.audit import service as audit
 from backend.auth.guards import actor_of, authenticated
 from backend.auth.models import Role
 from backend.auth.scope import visible_community_ids
 from backend.certification.periods import get_period_or_raise
 from backend.errors import NotFoundError
-from backend.exports import schemas, service
+from backend.exports import schemas, service, verification
 from backend.http import validated_body, validated_query
 from backend.residents.models import Department
 
@@ -19,6 +21,7 @@ bp = Blueprint("exports", url_prefix="/api/exports")
 
 GENERATORS = (Role.COMMUNITY_STAFF, Role.COMMUNITY_ADMIN, Role.PLATFORM_ADMIN)
 READERS = (*GENERATORS, Role.DISTRICT_ADMIN, Role.DEPARTMENT_OFFICER, Role.AUDITOR)
+VERIFY_PER_MINUTE = 20  # whole-bundle verifications per staff user per minute (each is seconds of CPU)
 
 
 @bp.post("")
@@ -77,3 +80,30 @@ async def download(request: Request, export_id, kind: str) -> HTTPResponse:
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store",
         "X-Content-SHA256": service.sha256_hex(data),
     })
+
+
+@bp.post("/verify")
+@authenticated(roles=READERS)
+@openapi.body({"multipart/form-data": {"bundle": {"type": "string", "format": "binary"},
+                                       "manifest": {"type": "string", "format": "binary"}}})
+async def verify(request: Request) -> HTTPResponse:
+    """Verify a downloaded bundle file (and its signed manifest) with this server's pinned trust roots.
+
+    A tampered file is a 200 with ``verified: false`` and the failing checks named; only files
+    that are not a bundle or a manifest at all are 4xx.
+    """
+    principal = request.ctx.principal
+    await ratelimit.hit(request.app.ctx.cache, f"export-verify:{principal.user_id}", limit=VERIFY_PER_MINUTE,
+                        window_s=60, message="核验过于频繁，请一分钟后再试")
+    files = request.files or {}
+    bundle, manifest = files.get("bundle"), files.get("manifest")
+    chain = getattr(request.app.ctx, "chain", None)
+    outcome = await verification.verify_upload(
+        settings=request.app.ctx.settings, principal=principal, server_trust=getattr(chain, "trust", None),
+        bundle_bytes=bundle.body if bundle is not None else b"",
+        manifest_bytes=manifest.body if manifest is not None else None,
+    )
+    await audit.record(actor=actor_of(request), action="export.verify", target_kind="export",
+                       target_id=outcome.export_id, community_id=outcome.community_id,
+                       details=outcome.audit_details())
+    return json(outcome.body)

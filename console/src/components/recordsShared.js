@@ -73,14 +73,37 @@ const SKIPPED = [
   ['witness quorum failed', '见证人联署未通过，后续检查未进行'],
 ]
 
-/** One check of a verification report in words: { label, verdict, tag, explanation, detail }. */
-export function describeCheck(check) {
-  const label = CHECK_LABELS[check.name] || check.name
+// The signed export manifest (POST /api/exports/verify) has the same checks, about a manifest.
+const MANIFEST_LABELS = { format: '清单格式', signature: '清单签名', inclusion: '清单上链包含证明' }
+const MANIFEST_PASSED = {
+  format: '是本系统的导出清单（zhilian-export-manifest/v1）',
+  signature: '清单由签发社区签名，签名后没有被改动',
+  checkpoint: '检查点由存证链的日志密钥签名',
+  inclusion: '清单的哈希确实记录在存证链中',
+}
+const MANIFEST_FAILED = {
+  MalformedCredential: '不是本系统的导出清单格式，或内容不完整',
+  SignatureMismatch: '清单签名与内容不符：清单被改动过，或不是该社区签发的',
+  AnchorMismatch: '上链证明与这份清单对不上：清单或证明被改动过',
+  AnchorMissing: '清单没有上链证明（导出后通常几分钟内上链）',
+}
+// By check name first: bundle_hash reports AnchorMismatch, which means something else for it.
+const FAILED_BY_CHECK = {
+  bundle_hash: '数据包与清单所列的文件不一致：数据包被改动过，或清单属于另一份导出',
+}
+
+/** One check of a verification report in words: { label, verdict, tag, explanation, detail }.
+ *  `kind` is 'credential' (POST /credentials/verify) or 'manifest' (an export's signed manifest). */
+export function describeCheck(check, kind = 'credential') {
+  const manifest = kind === 'manifest'
+  const label = (manifest && MANIFEST_LABELS[check.name]) || CHECK_LABELS[check.name] || check.name
   if (check.ok === true) {
-    return { label, verdict: '通过', tag: 'success', explanation: PASSED[check.name] || '通过', detail: check.message }
+    const explanation = (manifest && MANIFEST_PASSED[check.name]) || PASSED[check.name] || '通过'
+    return { label, verdict: '通过', tag: 'success', explanation, detail: check.message }
   }
   if (check.ok === false) {
-    return { label, verdict: '未通过', tag: 'danger', explanation: FAILED[check.error] || '未通过', detail: check.message }
+    const explanation = FAILED_BY_CHECK[check.name] || (manifest && MANIFEST_FAILED[check.error]) || FAILED[check.error] || '未通过'
+    return { label, verdict: '未通过', tag: 'danger', explanation, detail: check.message }
   }
   const skipped = SKIPPED.find(([key]) => (check.message || '').includes(key))
   return { label, verdict: '未检查', tag: 'info', explanation: skipped ? skipped[1] : '未进行此项检查', detail: check.message }
@@ -104,7 +127,7 @@ export const ACTION_LABELS = {
   'reminders.send': '发送提醒',
   'qr.cards': '打印二维码卡片', 'qr.read': '查看二维码', 'qr.rotate': '更换二维码', 'qr.scan': '扫描二维码', 'qr.scan_refused': '二维码扫描被拒',
   'credential.revocation': '撤销/恢复凭证', 'credential.suspension': '暂停/恢复凭证', 'credential.sd_jwt': '生成选择性披露凭证',
-  'export.create': '生成部门导出', 'export.download': '下载导出文件',
+  'export.create': '生成部门导出', 'export.download': '下载导出文件', 'export.verify': '整包核验导出',
   'oauth.client_created': '登记第三方应用', 'oauth.consent_granted': '授权第三方应用', 'oauth.consent_revoked': '撤回第三方授权',
 }
 
