@@ -105,3 +105,35 @@ def test_chain_page_shows_the_witnessed_log_and_verifies_a_pasted_credential(cha
     failed = by_test(page, "verify-check").and_(page.locator("[data-ok=false]"))
     assert failed.count() >= 1 and "签名" in by_test(page, "verify-result").inner_text()
     shot(page, "console-chain-forged")
+
+
+def test_officer_verifies_a_whole_export_bundle_and_its_manifest_online(chained_server, launch, face_y4m, tmp_path):
+    """The civil-affairs officer checks the package they downloaded, with our server's pinned roots."""
+    server = chained_server
+    with staff_session(server.url, "nq_staff") as staff:
+        period = staff.get("/api/periods/current").json()
+        created = staff.post("/api/exports", json={"period_id": period["id"], "department": "civil_affairs"})
+        assert created.status_code == 201, created.text
+        export_id = created.json()["id"]
+    with staff_session(server.url, "mz_officer") as officer:
+        deadline = time.monotonic() + 90
+        while not officer.get(f"/api/exports/{export_id}").json().get("anchored"):
+            assert time.monotonic() < deadline, "the export was not anchored in time"
+            time.sleep(1)
+        bundle = tmp_path / "bundle.json"
+        bundle.write_bytes(officer.get(f"/api/exports/{export_id}/files/json").content)
+        manifest = tmp_path / "manifest.json"
+        manifest.write_bytes(officer.get(f"/api/exports/{export_id}/files/manifest").content)
+
+    page = desk_context(launch(face_y4m), server.url).new_page()
+    console_sign_in(page, "mz_officer")
+    page.locator("[data-menu='/chain']").click()
+    by_test(page, "verify-file").locator("input[type=file]").set_input_files(str(bundle))
+    by_test(page, "bundle-manifest-file").locator("input[type=file]").set_input_files(str(manifest))
+    by_test(page, "bundle-verify").click()
+    result = by_test(page, "bundle-verify-result")
+    result.wait_for(timeout=60_000)
+    assert result.get_attribute("data-verified") == "true", result.inner_text()
+    assert result.get_attribute("data-trust") == "server_pinned"
+    shot(page, "console-chain-bundle-verified")
+
