@@ -270,6 +270,46 @@ def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, f
     assert outcome["decision"] == "pass", outcome
 
 
+def test_home_visit_is_recorded_by_one_and_confirmed_by_another(launch, face_y4m, e2e_server, staff, tmp_path):
+    """The human fallback for someone who cannot pass a face check: two staff, a photo, then certified."""
+    name = a_name("访")
+    created = staff.post("/api/residents", json={
+        "name": name, "national_id": fresh_elder_id(age=101), "address": "南桥镇古华路 9号"})
+    assert created.status_code == 201, created.text
+    photo = tmp_path / "上门.jpg"
+    photo.write_bytes(clips.enrolment_frames()[0])
+
+    browser = launch(face_y4m)
+    page = desk_context(browser, e2e_server.url).new_page()
+    console_sign_in(page, "nq_staff")
+    page.locator("[data-menu='/home-visits']").click()
+    picker = by_test(page, "visit-resident")
+    picker.click()
+    picker.locator("input").fill(name)
+    page.locator(".el-select-dropdown__item").filter(has_text=name).first.click()
+    by_test(page, "visit-photo").set_input_files(str(photo))
+    by_test(page, "visit-note").fill("卧床，神志清楚，能对答")
+    by_test(page, "visit-submit").click()
+    mine = by_test(page, "visit-row").filter(has_text=name)
+    mine.wait_for()
+    assert by_test(mine, "attest").count() == 0 and "另一位工作人员" in mine.inner_text()  # not alone
+    shot(page, "console-home-visit-recorded")
+
+    second = desk_context(browser, e2e_server.url).new_page()
+    console_sign_in(second, "nq_admin")
+    second.locator("[data-menu='/home-visits']").click()
+    row = by_test(second, "visit-row").filter(has_text=name)
+    row.wait_for()
+    by_test(row, "attest").click()
+    confirm(second, "我已核实，确认")
+    row.wait_for(state="detached")
+    shot(second, "console-home-visit-confirmed")
+
+    period = staff.get("/api/periods/current").json()
+    rows = staff.get(f"/api/periods/{period['id']}/residents", params={"q": name}).json()["items"]
+    assert [(r["status"], r["method"]) for r in rows] == [("certified", "home_visit")], rows
+
+
 def test_staff_with_totp_enter_the_code_after_the_password(launch, face_y4m, e2e_server, staff):
     """Staff who turned on TOTP are asked for it on the login page, and are refused with a wrong one."""
     import pyotp
