@@ -19,6 +19,7 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from sanic import Blueprint, Request, Sanic, html, json, redirect
 from sanic.response import HTTPResponse, empty
 
+from backend import ratelimit
 from backend.audit.service import Actor
 from backend.auth import service as auth_service
 from backend.auth.guards import actor_of, authenticated
@@ -33,6 +34,7 @@ from backend.oauth.server import EndUser, OAuthResponse, OAuthServer, RequestSna
 bp = Blueprint("oauth")
 
 LOGIN_FRESH_S = 60
+TOKEN_REQUESTS_PER_MINUTE = 120  # a busy portal refreshes often: generous, yet useless for guessing secrets
 
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -320,7 +322,12 @@ async def authorize_login(request: Request) -> HTTPResponse:
 
 @bp.post("/oauth/token")
 async def token(request: Request) -> HTTPResponse:
-    """RFC 6749 §3.2: authorization_code (with PKCE) and refresh_token grants."""
+    """RFC 6749 §3.2: authorization_code (with PKCE) and refresh_token grants.
+
+    Rate-limited per address: the endpoint checks client secrets, so it must not be a guessing oracle.
+    """
+    await ratelimit.hit(request.app.ctx.cache, f"oauth-token:{client_ip(request)}", limit=TOKEN_REQUESTS_PER_MINUTE,
+                        window_s=60, message="令牌请求过于频繁，请一分钟后再试")
     provider = _provider(request)
     return _to_sanic(await provider.run(provider.create_token_response, _snapshot(request, with_form=True)))
 

@@ -607,3 +607,21 @@ async def test_codes_expire_after_sixty_seconds(client, server, browser, platfor
         "code_verifier": verifier})
     assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
     await oauth.aclose()
+
+
+async def test_token_endpoint_is_rate_limited_per_address(client, server, monkeypatch):
+    """Guessing client secrets at /oauth/token stops at the limit with a 429 and a Retry-After."""
+    from backend import ratelimit
+    from backend.oauth import routes as oauth_routes
+
+    monkeypatch.setattr(oauth_routes, "TOKEN_REQUESTS_PER_MINUTE", 3)
+    await ratelimit.reset(server.app.ctx.cache, "oauth-token:127.0.0.1")  # earlier tests used this minute's window
+    form = {"grant_type": "authorization_code", "code": "guess", "client_id": "nobody", "client_secret": "guess"}
+    try:
+        answers = [await client.post("/oauth/token", data=form) for _ in range(4)]
+        assert [a.status_code for a in answers[:3]] == [400, 400, 400]  # an RFC 6749 error, not yet limited
+        assert all(isinstance(a.json()["error"], str) for a in answers[:3])
+        assert answers[3].status_code == 429
+        assert answers[3].json()["error"]["code"] == "rate_limited" and int(answers[3].headers["retry-after"]) > 0
+    finally:
+        await ratelimit.reset(server.app.ctx.cache, "oauth-token:127.0.0.1")
