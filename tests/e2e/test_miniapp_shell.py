@@ -26,9 +26,7 @@ import textwrap
 from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -38,6 +36,7 @@ from tests.e2e.elder import check_elder_mode
 from tests.e2e.test_miniapp import sign_in, unique_phone
 from tests.support import clips
 from tests.support.ids import fresh_elder_id
+from tests.support.qr import decode_qr
 
 pytestmark = pytest.mark.browser
 
@@ -141,12 +140,6 @@ def authorise_portal(server: E2EServer, phone: str, name: str) -> str:
         back = urlsplit(agreed.headers["location"])
         assert f"{back.scheme}://{back.netloc}{back.path}" == CALLBACK and parse_qs(back.query).get("code"), back
     return client_id
-
-
-def decode_qr(png: bytes) -> str:
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return text
 
 
 def at(page, route: str) -> None:

@@ -8,13 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-import cv2
-import numpy as np
-
 from backend.audit.models import AuditEvent
 from backend.notify.models import OutboundMessage
 from backend.residents.national_id import synthetic_national_id
 from tests.integration.test_errors_and_ops import assert_error
+from tests.support.qr import decode_qr
 
 
 @dataclass
@@ -64,18 +62,6 @@ async def new_resident(client, world, *, name: str = "王桂英", phone: str | N
     )
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def decode_qr(png: bytes) -> str:
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert image is not None, "not an image"
-    # OpenCV's classic finder-pattern detector misses ~3 % of perfectly sharp synthetic codes
-    # (it expects camera blur); its ArUco-based detector reads all of them. Either proves the code.
-    for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
-        text, _points, _ = detector.detectAndDecode(image)
-        if text:
-            return text
-    return ""
 
 
 async def current_token(client, server, world, rid: int) -> str:
