@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from tortoise.expressions import Q
+
 from backend.auth.tokens import Principal
 from backend.credentials.keys import community_did, community_did_document
 from backend.credentials.models import Credential
@@ -293,8 +295,15 @@ async def verify_upload(*, settings: Settings, principal: Principal, server_trus
     if manifest_report is not None:
         manifest_view = manifest_report.as_dict() | {"export_id": manifest_export or None,
                                                      "matches_bundle": other_export is None}
+    changed = await changed_since_export(reports)
+    message = _message(verified=verified, total=len(reports), failed=failed, manifest=manifest_report,
+                       other_export=other_export, bundle_export=bundle_export, roots=roots)
+    if changed:
+        message += (f"另外，其中 {len(changed)} 份凭证在导出之后已被撤销或暂停（见“导出后状态变化”），"
+                    "发放时请以当前状态为准。")
     body = {
         "verified": verified,
+        "changed_since_export": changed,
         "manifest": manifest_view,
         "credentials": {
             "total": len(reports),
@@ -312,10 +321,26 @@ async def verify_upload(*, settings: Settings, principal: Principal, server_trus
         "export": {k: info.get(k) for k in ("id", "community", "period", "programme", "department", "generated_at")},
         "bundle_sha256": hashlib.sha256(bundle_bytes).hexdigest(),
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest() if manifest_bytes is not None else None,
-        "message": _message(verified=verified, total=len(reports), failed=failed, manifest=manifest_report,
-                            other_export=other_export, bundle_export=bundle_export, roots=roots),
+        "message": message,
     }
     return Outcome(body, bundle_export, await _community_of(bundle_export, info.get("community")))
+
+
+async def changed_since_export(reports: list[Report]) -> list[dict[str, Any]]:
+    """Credentials of the bundle that this server has revoked or suspended since: the bundle stays authentic
+    (its signed status lists are as of the export), but an officer deciding today needs to know."""
+    ids = []
+    for report in reports:
+        try:
+            ids.append(uuid.UUID(str(report.credential_id).removeprefix("urn:uuid:")))
+        except ValueError:
+            continue
+    if not ids:
+        return []
+    rows = await Credential.filter(Q(revoked=True) | Q(suspended=True), id__in=ids).values(
+        "id", "revoked", "suspended", "status_reason")
+    return [{"id": f"urn:uuid:{row['id']}", "revoked": row["revoked"], "suspended": row["suspended"],
+             "reason": row["status_reason"]} for row in rows]
 
 
 async def _community_of(export_id: str, code: Any) -> int | None:

@@ -69,6 +69,18 @@ async def test_a_genuine_export_verifies_and_every_tampering_is_named(client, se
     assert audited[0].community_id == world.community_id
     assert audited[0].details["bundle_sha256"] == report["bundle_sha256"] and audited[0].details["verified"] is True
 
+    assert report["changed_since_export"] == []
+
+    # revoked after the export: the package is still authentic, and the officer is told what changed since
+    revoked = await client.post(f"/api/credentials/{cred_b.id}/status", headers=world.staff.headers,
+                                json={"purpose": "revocation", "value": True, "reason": "老人已去世"})
+    assert revoked.status_code == 200, revoked.text
+    later = (await verify(client, civil_officer.headers, bundle, manifest)).json()
+    assert later["verified"] is True
+    assert later["changed_since_export"] == [
+        {"id": f"urn:uuid:{cred_b.id}", "revoked": True, "suspended": False, "reason": "老人已去世"}]
+    assert "导出之后已被撤销或暂停" in later["message"]
+
     # a manifest downloaded before anchoring: the server supplies the proof it now holds
     early = (await verify(client, civil_officer.headers, bundle, early_manifest)).json()
     assert early["verified"] is True and early["proofs_from_server"] == 1, early
