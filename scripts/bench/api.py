@@ -24,172 +24,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import math
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BARE_APP = Path(__file__).resolve().parent / "_bare_app.py"
-STAFF_USER = "nq_staff"
-STAFF_PASSWORD = "Zhilian-demo-2026"  # the published demo password (backend/demo.py)
-PAGE_SIZE = 20
-DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"
-REQUEST_TIMEOUT_S = 30.0
-HUGE = str(10**9)
-
-# Every variable backend/settings.py reads: dropped from the inherited environment so that a
-# developer's shell (or a .env file) cannot point the benchmark servers at real data.
-SETTINGS_VARS = (
-    "ZHILIAN_ENV", "HOST", "PORT", "WORKERS", "PUBLIC_URL", "DATA_DIR", "DATABASE_URL", "REDIS_URL",
-    "CACHE_PREFIX", "AUTO_MIGRATE", "SEED_DEMO", "SECRET_KEY", "FIELD_ENCRYPTION_KEY",
-    "FIELD_ENCRYPTION_OLD_KEYS", "FIELD_ENCRYPTION_KEY_ID", "BLIND_INDEX_KEY", "QR_SIGNING_KEY",
-    "ACCESS_TOKEN_TTL_S", "REFRESH_TOKEN_TTL_S", "LOGIN_MAX_PER_ACCOUNT", "LOGIN_MAX_PER_IP",
-    "LOGIN_WINDOW_S", "OTP_TTL_S", "OTP_MAX_ATTEMPTS", "OTP_SEND_PER_PHONE_PER_HOUR", "SMS_SENDER",
-    "MAX_BODY_BYTES", "LOG_LEVEL", "LOG_JSON", "MODEL_DIR", "CHAIN_URL",
+from _server import (
+    DEFAULT_PG_ADMIN_URL,
+    DEMO_PASSWORD,
+    DEMO_STAFF_USER,
+    Server,
+    backend_server,
+    clean_environ,
+    free_port,
+    make_log,
+    process_cpu_seconds,
+    run_main,
+    running,
+    stop_all,
+    temporary_stores,
 )
 
+BARE_APP = Path(__file__).resolve().parent / "_bare_app.py"
+PAGE_SIZE = 20
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"
+REQUEST_TIMEOUT_S = 30.0
 
-def log(message: str) -> None:
-    """Progress goes to stderr; stdout carries the table and the summary lines."""
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- subprocesses
-
-
-_LIVE: dict[int, subprocess.Popen] = {}
-
-
-def _stop_process(proc: subprocess.Popen, *, grace_s: float = 10.0) -> None:
-    """SIGTERM the server's process group (it is a session leader), then SIGKILL if it lingers."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-    else:
-        # The leader is gone; make sure nothing it started survives in its group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    _LIVE.pop(proc.pid, None)
-
-
-@atexit.register
-def _stop_all() -> None:
-    for proc in list(_LIVE.values()):
-        _stop_process(proc, grace_s=3.0)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of one process (Linux /proc), or None when unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-@dataclass
-class Server:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    cwd: Path
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C reaches us, we stop it
-            )
-        _LIVE[self.proc.pid] = self.proc
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            _stop_process(self.proc)
-
-    def dump_stacks(self) -> None:
-        """A stuck server: SIGABRT makes faulthandler (PYTHONFAULTHANDLER=1) write every thread's stack to its log."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGABRT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def wait_ready(self, path: str, timeout_s: float) -> None:
-        """Poll `path` until it answers 200; fail early if the process exits."""
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=5.0, trust_env=False) as client:
-            while True:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} server exited with code {self.proc.returncode}:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(path)).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    self.dump_stacks()
-                    raise RuntimeError(f"{self.name} server not ready after {timeout_s:.0f} s:\n{self.log_tail(60)}")
-                await asyncio.sleep(0.25)
-
-
-def backend_env(data_dir: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
-    env.update({
-        "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONFAULTHANDLER": "1",
-        "ZHILIAN_ENV": "development",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WORKERS": "1",
-        "DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "WARNING",
-        # The benchmark logs in hundreds of times from one address: lift the throttles.
-        "LOGIN_MAX_PER_IP": HUGE,
-        "LOGIN_MAX_PER_ACCOUNT": HUGE,
-        **extra,
-    })
-    return env
+log = make_log("bench")  # progress on stderr; stdout carries the table and the summary lines
 
 
 # ---------------------------------------------------------------- load generation
@@ -254,12 +123,16 @@ async def drive(clients: list[httpx.AsyncClient], send, *, duration_s: float, re
                 result.errors[str(response.status_code)] += 1
 
     tasks = [asyncio.create_task(loop(client)) for client in clients]
+    gathered = asyncio.gather(*tasks)
     try:
         # In-flight requests finish after the deadline; a request timeout bounds how long.
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=budget_s + REQUEST_TIMEOUT_S + 5)
+        await asyncio.wait_for(gathered, timeout=budget_s + REQUEST_TIMEOUT_S + 5)
     finally:
         for task in tasks:
             task.cancel()
+        if gathered.done():  # interrupted: its CancelledError is expected, not worth a traceback
+            with contextlib.suppress(asyncio.CancelledError):
+                gathered.exception()
     result.elapsed_s = time.perf_counter() - start
     return result
 
@@ -270,11 +143,11 @@ async def measure(args: argparse.Namespace, clients: list[httpx.AsyncClient], se
         await drive(clients, send, duration_s=args.warmup, requests=None, max_seconds=args.warmup)
     result = Result(scenario, backend)
     cpu_client0 = time.process_time()
-    cpu_server0 = cpu_seconds(server_pid) if server_pid else None
+    cpu_server0 = process_cpu_seconds(server_pid) if server_pid else None
     await drive(clients, send, duration_s=args.duration, requests=args.requests, max_seconds=args.max_seconds,
                 result=result)
     result.client_cpu_s = time.process_time() - cpu_client0
-    cpu_server1 = cpu_seconds(server_pid) if server_pid else None
+    cpu_server1 = process_cpu_seconds(server_pid) if server_pid else None
     if cpu_server0 is not None and cpu_server1 is not None:
         result.server_cpu_s = cpu_server1 - cpu_server0
     errors = f", errors {dict(result.errors)}" if result.errors else ""
@@ -303,18 +176,16 @@ async def make_clients(base_url: str, concurrency: int):
 
 
 async def staff_login(client: httpx.AsyncClient) -> httpx.Response:
-    return await client.post("/api/auth/staff/login", json={"username": STAFF_USER, "password": STAFF_PASSWORD})
+    return await client.post("/api/auth/staff/login", json={"username": DEMO_STAFF_USER, "password": DEMO_PASSWORD})
 
 
 async def bench_backend(args: argparse.Namespace, backend: str, server: Server) -> list[Result]:
     """Start the backend, check the demo data, then measure the resident list and the login."""
     log(f"{backend}: starting `python -m backend serve --seed-demo` on 127.0.0.1:{server.port} (seeding takes a while)")
     started = time.monotonic()
-    server.start()
-    await server.wait_ready("/readyz", args.startup_timeout)
-    log(f"{backend}: ready after {time.monotonic() - started:.1f} s")
     results: list[Result] = []
-    async with make_clients(server.base_url, args.concurrency) as clients:
+    async with running(server, timeout_s=args.startup_timeout), make_clients(server.base_url, args.concurrency) as clients:
+        log(f"{backend}: ready after {time.monotonic() - started:.1f} s")
         client = clients[0]
         response = await staff_login(client)
         if response.status_code != 200:
@@ -335,7 +206,7 @@ async def bench_backend(args: argparse.Namespace, backend: str, server: Server) 
             mixed.append(variant)
             if searches:
                 mixed.append(searches[i % len(searches)])
-        log(f"{backend}: {total} residents visible to {STAFF_USER}, {pages} pages; searches {surnames}")
+        log(f"{backend}: {total} residents visible to {DEMO_STAFF_USER}, {pages} pages; searches {surnames}")
 
         async def list_residents(c: httpx.AsyncClient, i: int) -> httpx.Response:
             return await c.get("/api/residents", params=mixed[i % len(mixed)], headers=headers)
@@ -343,72 +214,25 @@ async def bench_backend(args: argparse.Namespace, backend: str, server: Server) 
         async def login(c: httpx.AsyncClient, i: int) -> httpx.Response:
             return await staff_login(c)
 
-        pid = server.proc.pid if server.proc else None
         results.append(await measure(args, clients, list_residents, scenario="resident_list", backend=backend,
-                                     server_pid=pid))
-        results.append(await measure(args, clients, login, scenario="staff_login", backend=backend, server_pid=pid))
+                                     server_pid=server.pid))
+        results.append(await measure(args, clients, login, scenario="staff_login", backend=backend,
+                                     server_pid=server.pid))
     return results
 
 
 async def bench_bare(args: argparse.Namespace, work_dir: Path) -> Result:
-    server = Server("bare", [sys.executable, str(BARE_APP)], env={}, cwd=work_dir,
-                    log_path=work_dir / "bare.log")
-    server.argv.append(str(server.port))
-    server.env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS} | {"PYTHONUNBUFFERED": "1"}
+    port = free_port()
+    server = Server("bare", [sys.executable, str(BARE_APP), str(port)], clean_environ() | {"PYTHONUNBUFFERED": "1"},
+                    cwd=work_dir, log_path=work_dir / "bare.log", port=port)
     log(f"bare: starting scripts/bench/_bare_app.py on 127.0.0.1:{server.port}")
-    server.start()
-    try:
-        await server.wait_ready("/", args.startup_timeout)
-        async with make_clients(server.base_url, args.concurrency) as clients:
+    async with running(server, timeout_s=args.startup_timeout, ready_path="/"), \
+            make_clients(server.base_url, args.concurrency) as clients:
 
-            async def bare(c: httpx.AsyncClient, i: int) -> httpx.Response:
-                return await c.get("/")
+        async def bare(c: httpx.AsyncClient, i: int) -> httpx.Response:
+            return await c.get("/")
 
-            return await measure(args, clients, bare, scenario="bare_json", backend="sanic",
-                                 server_pid=server.proc.pid if server.proc else None)
-    finally:
-        server.stop()
-
-
-# ---------------------------------------------------------------- PostgreSQL / Redis fixtures
-
-
-def database_url_for(admin_url: str, name: str) -> str:
-    parts = urlsplit(admin_url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-async def create_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def delete_redis_prefix(url: str, prefix: str) -> int:
-    import redis.asyncio as redis_asyncio
-
-    client = redis_asyncio.from_url(url)
-    deleted = 0
-    try:
-        async for key in client.scan_iter(match=prefix + "*", count=500):
-            deleted += await client.delete(key)
-    finally:
-        await client.aclose()
-    return deleted
+        return await measure(args, clients, bare, scenario="bare_json", backend="sanic", server_pid=server.pid)
 
 
 # ---------------------------------------------------------------- report
@@ -457,55 +281,29 @@ async def run(args: argparse.Namespace, work_dir: Path, failures: list[str]) -> 
         log(f"bare FAILED: {exc}")
 
     if args.only in (None, "sqlite"):
-        data_dir = work_dir / "sqlite"
-        data_dir.mkdir()
-        server = Server("sqlite", [], {}, data_dir, work_dir / "sqlite.log")
-        server.argv = [sys.executable, "-m", "backend", "serve", "--seed-demo"]
-        server.env = backend_env(data_dir, server.port, {})  # SQLite file + in-process cache
         try:
-            results += await bench_backend(args, "sqlite", server)
+            # SQLite file + in-process cache
+            results += await bench_backend(args, "sqlite", backend_server(
+                "sqlite", cwd=work_dir / "sqlite", data_dir=work_dir / "sqlite", log_path=work_dir / "sqlite.log"))
         except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:
             failures.append(f"sqlite: {exc}")
             log(f"sqlite FAILED: {exc}")
-        finally:
-            server.stop()
 
     if args.only in (None, "postgres"):
         suffix = f"{os.getpid()}_{secrets.token_hex(3)}"
-        db_name = f"zhilian_bench_{suffix}"
-        prefix = f"zlbench:{suffix}:"
-        data_dir = work_dir / "postgres"
-        data_dir.mkdir()
-        server = Server("postgres", [], {}, data_dir, work_dir / "postgres.log")
-        server.argv = [sys.executable, "-m", "backend", "serve", "--seed-demo"]
-        server.env = backend_env(data_dir, server.port, {
-            "DATABASE_URL": database_url_for(args.database_url, db_name),
-            "REDIS_URL": BENCH_REDIS_URL,
-            "CACHE_PREFIX": prefix,
-        })
-        created = False
         try:
-            await create_database(args.database_url, db_name)
-            created = True
-            log(f"postgres: created database {db_name}; Redis {BENCH_REDIS_URL} prefix {prefix}")
-            results += await bench_backend(args, "postgres", server)
+            async with temporary_stores(log=lambda message: log(f"postgres: {message}"),
+                                        pg_admin_url=args.database_url, database=f"zhilian_bench_{suffix}",
+                                        redis_url=BENCH_REDIS_URL, redis_prefix=f"zlbench:{suffix}:") as stores:
+                server = backend_server("postgres", cwd=work_dir / "postgres", data_dir=work_dir / "postgres",
+                                        log_path=work_dir / "postgres.log", extra_env=stores)
+                results += await bench_backend(args, "postgres", server)
         except (RuntimeError, httpx.HTTPError, KeyError, ValueError, OSError) as exc:
             failures.append(f"postgres: {exc}")
             log(f"postgres FAILED: {exc}")
         except Exception as exc:  # asyncpg errors (bad admin URL, no CREATEDB right, …)
             failures.append(f"postgres: {type(exc).__name__}: {exc}")
             log(f"postgres FAILED: {type(exc).__name__}: {exc}")
-        finally:
-            server.stop()  # before the drop: the server holds connections
-            if created:
-                try:
-                    await drop_database(args.database_url, db_name)
-                    log(f"postgres: dropped database {db_name}")
-                except Exception as exc:
-                    log(f"postgres: could not drop database {db_name} ({type(exc).__name__}: {exc}); drop it by hand")
-            with contextlib.suppress(Exception):
-                deleted = await delete_redis_prefix(BENCH_REDIS_URL, prefix)
-                log(f"postgres: deleted {deleted} Redis keys under {prefix}")
     return results
 
 
@@ -532,20 +330,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # SIGTERM behaves like Ctrl-C: unwind, stop the servers, drop the database.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     work_dir = Path(tempfile.mkdtemp(prefix="zhilian-bench-"))
     failures: list[str] = []
     budget = f"{args.requests} requests (cap {args.max_seconds:.0f} s)" if args.requests else f"{args.duration:g} s"
     log(f"concurrency {args.concurrency}, warm-up {args.warmup:g} s, {budget} per scenario; work dir {work_dir}")
     load_before = os.getloadavg()
     try:
-        results = asyncio.run(run(args, work_dir, failures))
+        # SIGTERM behaves like Ctrl-C: unwind, stop the servers, drop the database.
+        results = run_main(run(args, work_dir, failures))
     except KeyboardInterrupt:
         log("interrupted: servers stopped")
         return 130
     finally:
-        _stop_all()
+        stop_all()
         shutil.rmtree(work_dir, ignore_errors=True)
 
     print()

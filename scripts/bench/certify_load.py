@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import ipaddress
 import json
@@ -47,9 +46,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,14 +54,25 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
+from _server import (
+    DEFAULT_PG_ADMIN_URL,
+    DEMO_PASSWORD,
+    DEMO_STAFF_USER,
+    HUGE,
+    REPO_ROOT,
+    Server,
+    backend_server,
+    make_log,
+    process_cpu_seconds,
+    run_main,
+    running,
+    temporary_stores,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT))
-
-from backend.residents.national_id import synthetic_national_id  # noqa: E402
+from backend.residents.national_id import synthetic_national_id  # _server put the repository on sys.path
 
 FACEDATA = Path(os.environ.get("FACEDATA_DIR", REPO_ROOT.parent / "shared" / "facedata"))
 CLIP = "lp_driving_d3"
@@ -83,18 +90,13 @@ SEGMENTS = {  # action: (first frame, end frame, step)
 CLIP_ACTIONS = ("blink", "turn_left", "turn_right", "open_mouth")
 SERVER_ACTIONS = ",".join(CLIP_ACTIONS)
 
-DEMO_USER = "nq_staff"
-DEMO_PASSWORD = "Zhilian-demo-2026"  # the published demo password (backend/demo.py)
-DEFAULT_PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-HUGE = str(10**9)
 REQUEST_TIMEOUT_S = 120.0
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ("桂英", "秀英", "玉兰", "凤英", "建国", "德明", "志强", "淑珍", "金凤", "国华", "永福", "美华")
 
 
-def log(message: str) -> None:
-    print(f"[certify_load] {message}", file=sys.stderr, flush=True)
+log = make_log("certify_load")
 
 
 # ---------------------------------------------------------------- frames of the clip
@@ -154,11 +156,6 @@ def _proc_children() -> dict[int, list[int]]:
     return children
 
 
-def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def server_cpu_seconds(pid: int) -> tuple[float | None, str]:
     """CPU time (user + system) of `pid` and its live descendants, and how it was read."""
     try:
@@ -175,16 +172,14 @@ def server_cpu_seconds(pid: int) -> tuple[float | None, str]:
             return total, "psutil"
         except psutil.Error:
             return None, "psutil: no such process"
-    try:
-        total = _proc_cpu(pid)
-    except (OSError, IndexError, ValueError):
+    total = process_cpu_seconds(pid)
+    if total is None:
         return None, "/proc: no such process"
     tree = _proc_children()
     todo = list(tree.get(pid, []))
     while todo:
         child = todo.pop()
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += _proc_cpu(child)
+        total += process_cpu_seconds(child) or 0.0  # a child that just exited counts nothing
         todo.extend(tree.get(child, []))
     return total, "/proc/<pid>/stat"
 
@@ -212,126 +207,9 @@ def require_loopback(url: str, what: str) -> None:
 # ---------------------------------------------------------------- the server it may start
 
 
-_LIVE: dict[int, subprocess.Popen] = {}
-
-
-def stop_process(proc: subprocess.Popen, *, grace_s: float = 15.0) -> None:
-    """SIGTERM the server's process group (it leads its own session), SIGKILL if it lingers."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-    # Whatever the leader started must not outlive it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    _LIVE.pop(proc.pid, None)
-
-
-@atexit.register
-def _stop_all() -> None:
-    for proc in list(_LIVE.values()):
-        stop_process(proc, grace_s=3.0)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def settings_variables() -> set[str]:
-    """Every variable backend/settings.py reads, so a developer's shell cannot steer the server."""
-    from dataclasses import fields
-
-    from backend.settings import Settings
-
-    return {f.name.upper() for f in fields(Settings) if f.name != "extra"}
-
-
-def server_env(data_dir: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
-    drop = settings_variables()
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("FACE_")}
-    env.update({
-        "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONFAULTHANDLER": "1",
-        "ZHILIAN_ENV": "development",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WORKERS": "1",
-        "DATA_DIR": str(data_dir),
-        "AUTO_MIGRATE": "true",
-        "BACKGROUND_WORKER": "false",
-        "LOG_LEVEL": "WARNING",
-        "CERT_CHALLENGE_ACTIONS": SERVER_ACTIONS,
-        "CERT_STARTS_PER_HOUR": HUGE,
-        "LOGIN_MAX_PER_IP": HUGE,
-        "LOGIN_MAX_PER_ACCOUNT": HUGE,
-        **extra,
-    })
-    return env
-
-
-@dataclass
-class StartedServer:
-    proc: subprocess.Popen
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=self.url, timeout=5.0, trust_env=False) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with code {self.proc.returncode}:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
-                await asyncio.sleep(0.25)
-
-
-def database_url_for(admin_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-
-
-async def pg_execute(admin_url: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-async def delete_redis_prefix(url: str, prefix: str) -> int:
-    import redis.asyncio as redis_asyncio
-
-    client = redis_asyncio.from_url(url)
-    deleted = 0
-    try:
-        async for key in client.scan_iter(match=prefix + "*", count=500):
-            deleted += await client.delete(key)
-    finally:
-        await client.aclose()
-    return deleted
+# The server must draw challenges only from actions the clip shows and allow many session starts
+# from one staff account.
+CERT_ENV = {"BACKGROUND_WORKER": "false", "CERT_CHALLENGE_ACTIONS": SERVER_ACTIONS, "CERT_STARTS_PER_HOUR": HUGE}
 
 
 @contextlib.asynccontextmanager
@@ -339,59 +217,38 @@ async def started_server(args: argparse.Namespace):
     """`python -m backend serve --seed-demo` on a free port; everything it made is removed afterwards."""
     run_id = secrets.token_hex(4)
     work_dir = Path(tempfile.mkdtemp(prefix="certify_load_"))
-    port = free_port()
-    extra: dict[str, str] = {}
-    database = None
-    redis_prefix = None
-    if args.database_url:
-        database = f"zl_certify_load_{run_id}"
-        await pg_execute(args.database_url, f'CREATE DATABASE "{database}"')
-        extra["DATABASE_URL"] = database_url_for(args.database_url, database)
-    if args.redis_url:
-        redis_prefix = f"zl:certify_load:{run_id}:"
-        extra["REDIS_URL"] = args.redis_url
-        extra["CACHE_PREFIX"] = redis_prefix
+    database = f"zl_certify_load_{run_id}" if args.database_url else None
+    redis_prefix = f"zl:certify_load:{run_id}:" if args.redis_url else None
     backend = ("PostgreSQL " + database if database else "SQLite") + (" + Redis" if redis_prefix else " + in-process cache")
-    server = None
     try:
-        log_path = work_dir / "server.log"
-        with open(log_path, "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "backend", "serve", "--seed-demo"], cwd=work_dir,  # no .env from the repo
-                env=server_env(work_dir / "data", port, extra), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        _LIVE[proc.pid] = proc
-        server = StartedServer(proc, port, log_path)
-        log(f"started server pid {proc.pid} on 127.0.0.1:{port} ({backend}); seeding the demo data takes a while")
-        began = time.monotonic()
-        await server.wait_ready(args.startup_timeout)
-        log(f"server ready after {time.monotonic() - began:.1f} s")
-        yield server, backend
+        async with temporary_stores(log=log, pg_admin_url=args.database_url, database=database,
+                                    redis_url=args.redis_url, redis_prefix=redis_prefix) as stores:
+            server = backend_server("certify_load", cwd=work_dir, data_dir=work_dir / "data",  # no .env from the repo
+                                    log_path=work_dir / "server.log", extra_env=stores | CERT_ENV)
+            log(f"starting the server on 127.0.0.1:{server.port} ({backend}); seeding the demo data takes a while")
+            began = time.monotonic()
+            try:
+                async with running(server, timeout_s=args.startup_timeout, grace_s=15.0):
+                    log(f"server pid {server.pid} ready after {time.monotonic() - began:.1f} s")
+                    yield server, backend
+            finally:
+                report_stopped(server, keep_log=args.keep_log)
     finally:
-        if server is not None:
-            stop_process(server.proc)
-            gone = server.proc.poll() is not None
-            log(f"server pid {server.proc.pid} stopped (exit code {server.proc.returncode})" if gone
-                else f"server pid {server.proc.pid} may still be running")
-            if args.keep_log:
-                log(f"server log: {server.log_path}")
-            tail = server.log_tail(20)
-            if tail.strip():
-                log("last lines of the server log:\n" + tail)
-        if database:
-            try:
-                await pg_execute(args.database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-                log(f"dropped database {database}")
-            except Exception as exc:  # noqa: BLE001 - report and go on cleaning
-                log(f"could not drop database {database}: {exc}")
-        if redis_prefix:
-            try:
-                log(f"deleted {await delete_redis_prefix(args.redis_url, redis_prefix)} Redis keys under {redis_prefix}")
-            except Exception as exc:  # noqa: BLE001
-                log(f"could not clean Redis keys {redis_prefix}*: {exc}")
         if not args.keep_log:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def report_stopped(server: Server, *, keep_log: bool) -> None:
+    """Say whether the server is gone and show its log's last lines (warnings, a traceback)."""
+    if server.proc is not None:
+        gone = server.proc.poll() is not None
+        log(f"server pid {server.pid} stopped (exit code {server.proc.returncode})" if gone
+            else f"server pid {server.pid} may still be running")
+    if keep_log:
+        log(f"server log: {server.log_path}")
+    tail = server.log_tail(20)
+    if tail.strip():
+        log("last lines of the server log:\n" + tail)
 
 
 # ---------------------------------------------------------------- setup through the API
@@ -738,8 +595,8 @@ async def bench(args: argparse.Namespace, server_pid: int | None, backend: str) 
 async def main_async(args: argparse.Namespace) -> int:
     if args.start_server:
         async with started_server(args) as (server, backend):
-            args.url = server.url
-            summary = await bench(args, server.proc.pid, backend)
+            args.url = server.base_url
+            summary = await bench(args, server.pid, backend)
     else:
         summary = await bench(args, args.server_pid, "already running")
     print(summary, flush=True)
@@ -759,7 +616,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"(admin) URL [{DEFAULT_PG_ADMIN_URL}]; implies Redis")
     parser.add_argument("--redis-url", nargs="?", const=DEFAULT_REDIS_URL,
                         help=f"--start-server with Redis under a unique CACHE_PREFIX [{DEFAULT_REDIS_URL}]")
-    parser.add_argument("--username", default=DEMO_USER)
+    parser.add_argument("--username", default=DEMO_STAFF_USER)
     parser.add_argument("--password", default=DEMO_PASSWORD)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -792,7 +649,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return asyncio.run(main_async(args))
+        return run_main(main_async(args))  # SIGTERM too: the server is stopped, its database dropped
     except KeyboardInterrupt:
         log("interrupted")
         return 130
