@@ -50,6 +50,16 @@ def a_name(tag: str) -> str:
     return f"{SURNAMES[secrets.randbelow(len(SURNAMES))]}{tag}{given}"
 
 
+def new_resident(staff: httpx.Client, name: str, *, age: int, address: str, phone: bool = True) -> dict:
+    """A resident of the demo community added through the API (no face enrolled)."""
+    body = {"name": name, "national_id": fresh_elder_id(age=age), "address": address}
+    if phone:
+        body["phone"] = unique_phone()
+    created = staff.post("/api/residents", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
 def certify_through_api(staff: httpx.Client, resident_id: int) -> dict:
     """A staff-assisted certification over the HTTP upload path, with the real clip's frames."""
     device = f"desk-{secrets.token_hex(4)}"
@@ -156,11 +166,7 @@ def test_month_board_counts_follow_two_certifications(launch, face_y4m, e2e_serv
 
 
 def test_review_item_is_approved_in_the_console(launch, face_y4m, e2e_server, staff):
-    created = staff.post("/api/residents", json={
-        "name": a_name("审"), "national_id": fresh_elder_id(age=91), "phone": unique_phone(),
-        "address": "南桥镇解放路 8号"})
-    assert created.status_code == 201, created.text
-    resident = created.json()
+    resident = new_resident(staff, a_name("审"), age=91, address="南桥镇解放路 8号")
     consent = staff.post(f"/api/residents/{resident['id']}/consents",
                          json={"kind": "biometric", "version": "v1", "method": "paper"})
     assert consent.status_code == 201, consent.text
@@ -229,11 +235,7 @@ def test_export_download_and_another_department_is_refused(launch, face_y4m, e2e
 
 def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, face_y4m, e2e_server, staff):
     """Staff enrol a new resident at the desk: consent first, then the webcam; the template then matches."""
-    created = staff.post("/api/residents", json={
-        "name": a_name("录"), "national_id": fresh_elder_id(age=88), "phone": unique_phone(),
-        "address": "南桥镇正阳路 3号"})
-    assert created.status_code == 201, created.text
-    resident = created.json()
+    resident = new_resident(staff, a_name("录"), age=88, address="南桥镇正阳路 3号")
 
     browser = launch(face_y4m)
     page = desk_context(browser, e2e_server.url).new_page()
@@ -273,9 +275,7 @@ def test_enrolment_asks_consent_then_captures_the_face_with_the_webcam(launch, f
 def test_home_visit_is_recorded_by_one_and_confirmed_by_another(launch, face_y4m, e2e_server, staff, tmp_path):
     """The human fallback for someone who cannot pass a face check: two staff, a photo, then certified."""
     name = a_name("访")
-    created = staff.post("/api/residents", json={
-        "name": name, "national_id": fresh_elder_id(age=101), "address": "南桥镇古华路 9号"})
-    assert created.status_code == 201, created.text
+    new_resident(staff, name, age=101, address="南桥镇古华路 9号", phone=False)
     photo = tmp_path / "上门.jpg"
     photo.write_bytes(clips.enrolment_frames()[0])
 

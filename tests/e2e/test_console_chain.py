@@ -25,10 +25,8 @@ from tests.e2e.conftest import (
     shot,
     staff_session,
 )
-from tests.e2e.test_console import a_name
-from tests.e2e.test_miniapp import unique_phone
+from tests.e2e.test_console import a_name, new_resident
 from tests.support import clips
-from tests.support.ids import fresh_elder_id
 
 pytestmark = pytest.mark.browser
 
@@ -63,11 +61,7 @@ def anchored_credential(staff: httpx.Client, resident_id: int, timeout: float = 
 def test_chain_page_shows_the_witnessed_log_and_verifies_a_pasted_credential(chained_server, launch, face_y4m):
     server = chained_server
     with staff_session(server.url, "nq_staff") as staff, staff_session(server.url, "nq_admin") as admin:
-        created = staff.post("/api/residents", json={
-            "name": a_name("链"), "national_id": fresh_elder_id(age=97), "phone": unique_phone(),
-            "address": "南桥镇江海路 5号"})
-        assert created.status_code == 201, created.text
-        resident = created.json()
+        resident = new_resident(staff, a_name("链"), age=97, address="南桥镇江海路 5号")
         visit = staff.post(f"/api/residents/{resident['id']}/home-visits",
                            files={"photo": ("visit.jpg", clips.enrolment_frames()[0], "image/jpeg")},
                            data={"note": "卧床，上门核验"})
