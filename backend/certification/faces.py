@@ -57,6 +57,12 @@ class FaceRuntime:
                     self._engine = await loop.run_in_executor(self._pool, FaceEngine, self.config)
         return self._engine
 
+    def models_problem(self) -> str | None:
+        """Why the face models cannot load (for /readyz), or None when the bundle is in place."""
+        from backend.face.models import bundle_problem
+
+        return bundle_problem(self.config.resolved_model_dir())
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))

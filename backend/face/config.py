@@ -1,7 +1,8 @@
 """Every threshold and limit of the face engine, in one dataclass.
 
-Values marked "from face_eval" were chosen by ``scripts/bench/face_eval.py`` on
-``../shared/facedata`` (see the report in the comment next to each); the rest are limits.
+Values marked "from face_eval" were chosen by ``scripts/bench/face_eval.py`` on the
+evaluation folder (``FACEDATA_DIR``, by default ``../shared/facedata``; see the report in the comment
+next to each); the rest are limits.
 The comment after each field is the proposed environment variable name.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_DIR = REPO_ROOT.parent / "shared" / "models"
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "face"  # the bundle shipped with the repository
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,29 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def bundle_problem(model_dir: Path) -> str | None:
+    """Why this directory cannot serve the engine (missing dir, manifest, file or wrong size), or None.
+
+    Cheap enough for a readiness probe: it stats the files and never hashes them (loading does).
+    """
+    if not model_dir.is_dir():
+        return f"model dir {model_dir} does not exist (set FACE_MODEL_DIR or restore models/face)"
+    try:
+        manifest = read_manifest(model_dir)
+    except (ModelError, OSError, ValueError) as exc:
+        return str(exc)
+    for name in REQUIRED:
+        entry = manifest.get(name)
+        path = model_dir / name
+        if entry is None:
+            return f"model file {name!r} is not listed in {model_dir / 'MANIFEST.tsv'}"
+        if not path.is_file():
+            return f"model file {name!r} is missing from {model_dir}"
+        if entry.size is not None and path.stat().st_size != entry.size:
+            return f"model file {name!r} has {path.stat().st_size} bytes, MANIFEST.tsv says {entry.size}"
+    return None
+
+
 def find_insightface_pack(model_dir: Path) -> tuple[Path, Path] | None:
     """(detector, recogniser) of an insightface pack placed in the model dir, found by file name."""
     files = sorted(p for p in model_dir.rglob("*.onnx"))

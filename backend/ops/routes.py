@@ -1,4 +1,4 @@
-"""`/healthz` (process up), `/readyz` (database and cache answering), `/metrics` (Prometheus)."""
+"""`/healthz` (process up), `/readyz` (database, cache and face models ready), `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def healthz(request: Request):
 
 
 @bp.get("/readyz")
-@openapi.summary("Database and cache answer")
+@openapi.summary("Database and cache answer, face models in place")
 async def readyz(request: Request):
     checks: dict[str, str] = {}
     try:
@@ -26,6 +26,8 @@ async def readyz(request: Request):
     except Exception as exc:  # any driver failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
     checks["cache"] = "ok" if await request.app.ctx.cache.ping() else "error"
+    models_problem = request.app.ctx.face.models_problem()
+    checks["face_models"] = "ok" if models_problem is None else f"error: {models_problem}"
     ready = all(value == "ok" for value in checks.values())
     if ready:
         return json({"status": "ready", "checks": checks})

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.support.clips import FACEDATA
+from tests.support.facedata import FACEDATA, require_facedata
 
 W, H, FPS = 640, 480, 15
 
@@ -47,6 +47,7 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
 
 
 def _clip(name: str) -> list[np.ndarray]:
+    require_facedata()
     capture = cv2.VideoCapture(str(FACEDATA / "video" / f"{name}.mp4"))
     frames = []
     while True:
@@ -79,4 +80,4 @@ def still_feed(path: Path, picture: Path, seconds: float = 2.0) -> Path:
 
 def print_attack_feed(path: Path) -> Path:
     """A printed photo held in front of the camera (the anti-spoof set's print attack), looped."""
-    return still_feed(path, FACEDATA / "antispoof" / "sfas_F1_print.jpg")
+    return still_feed(path, require_facedata() / "antispoof" / "sfas_F1_print.jpg")

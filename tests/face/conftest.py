@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 
 from backend.face import FaceConfig, FaceEngine
-from backend.face.dataset import default_data_dir, read_manifest
+from backend.face.dataset import read_manifest
+from tests.support.facedata import require_facedata
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    d = default_data_dir()
-    if not (d / "MANIFEST.csv").is_file():
-        pytest.skip(f"face data not found at {d} (set FACEDATA_DIR)")
-    return d
+    return require_facedata()
 
 
 @pytest.fixture(scope="session")

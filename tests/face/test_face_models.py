@@ -30,8 +30,8 @@ def model_copy(tmp_path_factory) -> Path:
 
 def test_default_model_dir_is_relative_to_repo(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # the CWD must not matter
-    assert FaceConfig().resolved_model_dir() == DEFAULT_MODEL_DIR == REPO_ROOT.parent / "shared" / "models"
-    assert FaceConfig(model_dir="../shared/models").resolved_model_dir() == DEFAULT_MODEL_DIR.resolve()
+    assert FaceConfig().resolved_model_dir() == DEFAULT_MODEL_DIR == REPO_ROOT / "models" / "face"
+    assert FaceConfig(model_dir="models/face").resolved_model_dir() == DEFAULT_MODEL_DIR.resolve()
 
 
 def test_copy_loads(model_copy):

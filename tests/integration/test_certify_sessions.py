@@ -1,6 +1,6 @@
 """End-to-end certification over the real API, real face models and real clips.
 
-Frames come from ../shared/facedata (tests/support/clips.py says which frames show which
+Frames come from the face evaluation data (tests/support/clips.py says which frames show which
 action). The challenge is drawn by the server; the test answers with the frames for whatever
 it asked, the way a person in front of a camera would.
 """

@@ -1,4 +1,4 @@
-"""Real frames from the real clips in ../shared/facedata/video, cut and joined into sessions.
+"""Real frames from the real clips in the face data folder (tests/support/facedata.py) video/, cut and joined into sessions.
 
 Frame ranges were measured with the engine (yaw, mouth opening) and the MANIFEST's blink notes,
 and chosen so each segment shows its action and no other: in `lp_driving_d3` the woman looks
@@ -8,14 +8,11 @@ ahead at 36-47, blinks at 48-61, turns to her left (engine yaw > 0) at 255-290, 
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import cv2
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FACEDATA = Path(os.environ.get("FACEDATA_DIR", REPO_ROOT.parent / "shared" / "facedata"))
+from tests.support.facedata import FACEDATA, require_facedata
 
 SEGMENTS = {  # action: (first frame, end frame, step)
     "lp_driving_d3": {
@@ -33,6 +30,7 @@ CLIP_ACTIONS = ("blink", "turn_left", "turn_right", "open_mouth")
 @lru_cache(maxsize=8)
 def clip_frames(clip: str) -> tuple[bytes, ...]:
     """Every frame of a clip as JPEG bytes (quality 85, what a phone would send)."""
+    require_facedata()
     capture = cv2.VideoCapture(str(FACEDATA / "video" / f"{clip}.mp4"))
     frames = []
     while True:
@@ -64,6 +62,7 @@ def enrolment_frames(clip: str = "lp_driving_d3") -> list[bytes]:
 
 
 def photo(path: str) -> bytes:
+    require_facedata()
     return as_phone_frame((FACEDATA / path).read_bytes())
 
 
