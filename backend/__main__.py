@@ -1,14 +1,19 @@
-"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff`."""
+"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff|settings`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import shlex
 import sys
+from dataclasses import fields
 
 from backend import db
 from backend.settings import Settings
+
+SECRET_SETTINGS = frozenset(f.name for f in fields(Settings) if not f.repr)
+
 
 
 async def _with_db(settings: Settings, work) -> object:
@@ -36,8 +41,24 @@ def main(argv: list[str] | None = None) -> int:
     staff.add_argument("--community-id", type=int)
     staff.add_argument("--district", default="")
     staff.add_argument("--department-id", type=int)
+    show = sub.add_parser("settings", help="print resolved settings (environment over .env over defaults)")
+    show.add_argument("names", nargs="+", help="setting names, e.g. host port data_dir")
+    show.add_argument("--shell", action="store_true", help="as NAME='value' lines for a shell's eval")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+
+    if args.command == "settings":
+        for name in args.names:
+            key = name.lower()
+            if key == "extra" or not hasattr(settings, key) or key.startswith("_"):
+                print(f"unknown setting {name!r}", file=sys.stderr)
+                return 2
+            if key in SECRET_SETTINGS:  # declared with repr=False in Settings
+                print(f"{name} is a secret and is not printed", file=sys.stderr)
+                return 2
+            value = str(getattr(settings, key))
+            print(f"{key.upper()}={shlex.quote(value)}" if args.shell else value)
+        return 0
 
     if args.command == "migrate":
         async def _migrate() -> None:

@@ -6,12 +6,13 @@ Idempotent: running it again changes nothing (the roster import updates, never d
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from backend.auth import service as auth_service
 from backend.auth.models import Role, StaffUser
 from backend.residents import service as residents
 from backend.residents.demo import demo_roster
-from backend.residents.roster import write_roster_xlsx
+from backend.residents.roster import FIELD_LABELS, write_roster_xlsx
 from backend.security.fieldcrypt import FieldCipher
 
 DEMO_PASSWORD = "Zhilian-demo-2026"
@@ -27,8 +28,8 @@ DEMO_STAFF = [
 ]
 
 
-async def seed_demo(*, cipher: FieldCipher, residents_count: int = 300) -> dict[str, int]:
-    """Create what is missing of the demo data set; returns counts for the start-up banner."""
+async def seed_demo(*, cipher: FieldCipher, residents_count: int = 300) -> dict[str, Any]:
+    """Create what is missing of the demo data set; returns counts and a resident to sign in as, for the banner."""
     community = await residents.ensure_community(
         code="NQ001", name="南桥社区", street="南桥镇", district="奉贤区", phone="021-57180000"
     )
@@ -47,9 +48,12 @@ async def seed_demo(*, cipher: FieldCipher, residents_count: int = 300) -> dict[
             district="奉贤区" if role in (Role.DISTRICT_ADMIN, Role.AUDITOR) else "",
             department_id=department.id if department else None,
         )
-    roster = write_roster_xlsx(demo_roster(residents_count, as_of=date.today()))
+    rows = demo_roster(residents_count, as_of=date.today())
+    roster = write_roster_xlsx(rows)
     report = await residents.import_roster(
         community=community, filename="demo.xlsx", data=roster, commit=True, cipher=cipher
     )
+    example = next((row for row in rows if row[FIELD_LABELS["phone"]]), None)
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
-            "errors": len(report.errors)}
+            "errors": len(report.errors),
+            "example_resident": (example[FIELD_LABELS["name"]], example[FIELD_LABELS["phone"]]) if example else None}

@@ -83,7 +83,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
 
-    model_dir: str = str(REPO_ROOT.parent / "shared" / "models")
+    model_dir: str = str(REPO_ROOT / "models" / "face")  # the bundle shipped in the repository
     face_threads: int = 2  # threads running face models per worker
     cert_challenge_actions: str = "blink,turn_left,turn_right,open_mouth,nod"  # actions a challenge may ask for
     cert_starts_per_hour: int = 20  # certification sessions a caller may start per hour
@@ -97,6 +97,7 @@ class Settings:
     passive_min_sightings: int = 3  # device sightings in a period before staff may confirm passively
     passive_min_score: float = 0.6  # lowest device match score accepted
     chain_url: str = ""  # empty in embedded mode: scripts/dev starts a local chain
+    chain_port: int = 8650  # scripts/dev's local chain: the sequencer's port (witnesses on the next three)
     chain_submitter: str = "backend"  # the submitter name the sequencer knows our key by
     chain_submitter_key: str = field(default="", repr=False)  # base64 Ed25519 seed signing appends
     chain_submitter_key_file: str = ""  # or a file holding it (a devstack's sequencer/submitters/backend.key)
@@ -106,9 +107,9 @@ class Settings:
     issuer_key_dir: str = ""  # default DATA_DIR/issuer-keys (generated there on first use in development)
     credential_verify_per_minute: int = 120  # public POST /credentials/verify calls per client address per minute
 
-    oauth_signing_key: str = ""  # PEM (EC P-256 or RSA) signing OAuth access and ID tokens
+    oauth_signing_key: str = field(default="", repr=False)  # PEM (EC P-256 or RSA) signing OAuth access and ID tokens
     oauth_signing_key_file: str = ""  # default DATA_DIR/oauth-signing-key.pem (generated in dev only)
-    oauth_pairwise_key: str = ""  # HMAC key of pairwise subjects; empty: derived from SECRET_KEY
+    oauth_pairwise_key: str = field(default="", repr=False)  # HMAC key of pairwise subjects; empty: derived from SECRET_KEY
     oauth_access_token_ttl_s: int = 600
     oauth_refresh_token_ttl_s: int = 30 * 24 * 3600
     oauth_session_ttl_s: int = 1800  # the resident's browser sign-in on the consent page

@@ -162,9 +162,28 @@ class Devstack:
     def stop_child(self, name: str, sig: int = signal.SIGTERM) -> None:
         self.children[name].stop(sig)
 
+    def ports_in_use(self) -> list[str]:
+        """Children whose port something else already holds (then "healthy" would be a stranger's answer)."""
+        taken = []
+        for name, child in self.children.items():
+            port = int(child.url.rsplit(":", 1)[1])
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((self.host, port))
+                except OSError:
+                    taken.append(f"{name} port {port}")
+        return taken
+
     def start(self, timeout: float = 30.0) -> None:
         """Start everything and wait until healthy; on failure, stop what started and raise."""
         self.prepare()
+        taken = self.ports_in_use()
+        if taken:
+            raise RuntimeError(
+                f"cannot start the chain on {self.host}: {', '.join(taken)} already in use "
+                "(a chain left running by an earlier run, or another program); stop it or choose other ports"
+            )
         try:
             for name in self.children:
                 self.start_child(name)

@@ -58,3 +58,21 @@ def test_devstack_cli_starts_and_stops_everything(tmp_path: Path) -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in pids)
+
+
+def test_a_second_stack_on_taken_ports_refuses_instead_of_trusting_a_strangers_answers(tmp_path: Path) -> None:
+    from chain.devstack import Devstack
+
+    port = free_port()
+    witness_ports = {d: free_port() for d in ("civil_affairs", "social_security", "health")}
+    first = Devstack(tmp_path / "first", port=port, witness_ports=witness_ports)
+    first.start()
+    try:
+        leftover_pid = first.children["sequencer"].process.pid
+        second = Devstack(tmp_path / "second", port=port, witness_ports=witness_ports)
+        with pytest.raises(RuntimeError, match=f"sequencer port {port}, .* already in use"):
+            second.start()
+        assert not (tmp_path / "second" / "devstack.json").exists()  # never reported ready
+        assert _alive(leftover_pid)  # and it did not touch the other stack's processes
+    finally:
+        first.stop()
