@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request, json
+from sanic import Blueprint, Request, json, raw
 from sanic.response import HTTPResponse
 
 from backend import ratelimit
@@ -10,7 +10,7 @@ from backend.audit import service as audit
 from backend.auth.guards import ALL_STAFF, RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.scope import visible_community_ids
 from backend.certification.sessions import resident_for_caller
-from backend.credentials import chain_status, keys, schemas, service, status_list
+from backend.credentials import chain_status, context, keys, schemas, service, status_list, token_status
 from backend.credentials.did import DID_CONTEXTS
 from backend.credentials.models import Credential
 from backend.errors import NotFoundError
@@ -69,6 +69,24 @@ async def status_list_credential(request: Request, code: str, number: int, purpo
         settings=_settings(request), community=community, number=number, purpose=purpose
     )
     return json(document, headers={"Cache-Control": "public, max-age=30"})
+
+
+@bp.get("/credentials/statuslists/<code:str>/<number:int>")
+async def token_status_list(request: Request, code: str, number: int) -> HTTPResponse:
+    """The IETF Status List Token (JWT) the SD-JWT VCs of a list pair point at."""
+    community = await Community.get_or_none(code=code)
+    if community is None or number < 0:
+        raise NotFoundError("没有这个状态列表", code="credentials.unknown_status_list")
+    token = await service.token_status_list(settings=_settings(request), community=community, number=number)
+    return raw(token.encode(), content_type=token_status.MEDIA_TYPE,
+               headers={"Cache-Control": f"public, max-age={min(token_status.TTL_S, 30)}"})
+
+
+@bp.get(context.CONTEXT_PATH)
+async def credential_context(request: Request) -> HTTPResponse:
+    """The JSON-LD context defining the terms of our credentials (stable, versioned URL)."""
+    document = context.context_document(_settings(request).effective_public_url)
+    return json(document, content_type=context.MEDIA_TYPE, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @bp.post("/credentials/verify")

@@ -9,7 +9,10 @@ IETF "Selective Disclosure for JWTs" (SD-JWT, draft-ietf-oauth-selective-disclos
 * the issuer-signed JWT has header ``typ: dc+sd-jwt`` and a ``vct`` claim (SD-JWT VC §3.2);
 * the presentation is ``<JWT>~<Disclosure>~…~`` with no Key Binding JWT (§4).
 
-Name and ID-number suffix are the separately disclosable claims; everything else is plain.
+The name, the ID-number suffix, the credential id and the subject id are the separately
+disclosable claims; the month's facts, ``iat``/``exp`` and the ``status`` reference (IETF Token
+Status List, see ``token_status``) are plain, as SD-JWT VC §3.2.2 requires of ``exp`` and
+``status``. `verify` checks ``exp`` (PyJWT refuses an expired token).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from backend.credentials.errors import SdJwtError
 TYP = "dc+sd-jwt"
 VCT = "urn:zhilian:vct:elderly-liveness-certification:1"
 SD_ALG = "sha-256"
-DISCLOSABLE = ("name", "id_number_suffix")
+DISCLOSABLE = ("name", "id_number_suffix", "credential_id", "subject_id")
 _RESERVED = {"_sd", "_sd_alg", "...", "iss", "iat", "nbf", "exp", "cnf", "vct", "status", "sub"}
 
 

@@ -7,17 +7,20 @@ and enqueues the anchoring of SHA-256(JCS(credential)) in the same transaction.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from backend.certification.models import Certification, Period
-from backend.credentials import eddsa_jcs, sdjwt, status_list
+from backend.credentials import eddsa_jcs, sdjwt, status_list, token_status
+from backend.credentials.context import context_url
 from backend.credentials.errors import CredentialError
 from backend.credentials.keys import IssuerSigner, community_did, community_did_document, signer_for
 from backend.credentials.models import Credential
@@ -31,6 +34,7 @@ from backend.settings import Settings
 ANCHOR_EVENT = "credential.anchor"
 LIST_SIZE = status_list.MIN_ENTRIES
 LIST_FILL = LIST_SIZE // 2  # a list pair holds at most half its entries: random picks stay cheap, herds large
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")  # periods and due days are China dates (no DST)
 
 
 def xsd(at: datetime) -> str:
@@ -39,6 +43,11 @@ def xsd(at: datetime) -> str:
 
 def status_list_url(settings: Settings, community_code: str, number: int, purpose: str) -> str:
     return f"{settings.effective_public_url}/credentials/status/{community_code}/{number}/{purpose}"
+
+
+def token_status_list_url(settings: Settings, community_code: str, number: int) -> str:
+    """Where the IETF Status List Token of a community's list pair is served (SD-JWT VC ``status``)."""
+    return f"{settings.effective_public_url}/credentials/statuslists/{community_code}/{number}"
 
 
 async def get(*, credential_id: str | uuid.UUID) -> Credential | None:
@@ -80,18 +89,24 @@ async def _allocate_status_index(community_id: int) -> tuple[int, int]:
 
 
 def build_document(
-    *, settings: Settings, credential_id: uuid.UUID, community: Community, resident: Resident, period: Period,
-    certification: Certification, status_number: int, status_index: int,
+    *, settings: Settings, credential_id: uuid.UUID, community: Community, period: Period,
+    certification: Certification, status_number: int, status_index: int, subject_id: uuid.UUID,
 ) -> dict[str, Any]:
-    """The unsecured VC 2.0 document: pseudonymous subject, no name, ID number or face data."""
+    """The unsecured VC 2.0 document: no name, ID number or face data.
+
+    The subject id is drawn afresh for every credential: a resident's credentials of different
+    months, or one shown to two portals and to a department, share no identifier that would
+    link them (the resident's `public_id` stays inside our QR codes). Who the subject is, is
+    known to the resident, to us, and to the department that gets the export's named list.
+    """
     return {
-        "@context": [status_list.VC_CONTEXT],
+        "@context": [status_list.VC_CONTEXT, context_url(settings.effective_public_url)],
         "id": f"urn:uuid:{credential_id}",
         "type": ["VerifiableCredential", CREDENTIAL_TYPE],
         "issuer": community_did(settings, community.code),
         "validFrom": xsd(certification.certified_at),
         "credentialSubject": {
-            "id": f"urn:uuid:{resident.public_id}",
+            "id": f"urn:uuid:{subject_id}",
             "period": period.month,
             "programme": period.programme,
             "method": str(certification.method),
@@ -120,8 +135,8 @@ async def issue_for_certification(*, certification_id: int, settings: Settings) 
         number, index = await _allocate_status_index(community.id)
         credential_id = uuid.uuid4()
         document = build_document(
-            settings=settings, credential_id=credential_id, community=community, resident=resident, period=period,
-            certification=certification, status_number=number, status_index=index,
+            settings=settings, credential_id=credential_id, community=community, period=period,
+            certification=certification, status_number=number, status_index=index, subject_id=uuid.uuid4(),
         )
         secured = eddsa_jcs.add_proof(document, private_key=signer.private_key,
                                       verification_method=signer.verification_method)
@@ -169,10 +184,24 @@ async def status_list_credential(*, settings: Settings, community: Community, nu
 
 
 def sign_status_list(signer: IssuerSigner, url: str, purpose: str, indices: list[int]) -> dict:
+    now = datetime.now(UTC)
     document = status_list.status_list_credential(
-        list_url=url, issuer=signer.did, purpose=purpose, set_indices=set(indices), valid_from=xsd(datetime.now(UTC))
+        list_url=url, issuer=signer.did, purpose=purpose, set_indices=set(indices), valid_from=xsd(now),
+        valid_until=xsd(now + timedelta(seconds=status_list.LIST_VALIDITY_S)),
     )
     return eddsa_jcs.add_proof(document, private_key=signer.private_key, verification_method=signer.verification_method)
+
+
+async def token_status_list(*, settings: Settings, community: Community, number: int) -> str:
+    """The signed IETF Status List Token of a list pair: revoked entries INVALID, suspended SUSPENDED."""
+    rows = await Credential.filter(community_id=community.id, status_list=number).filter(
+        Q(revoked=True) | Q(suspended=True)).values_list("status_index", "revoked")
+    statuses = {index: token_status.INVALID if revoked else token_status.SUSPENDED for index, revoked in rows}
+    signer = await signer_for(settings=settings, community=community)
+    uri = token_status_list_url(settings, community.code, number)
+    encoded = await asyncio.to_thread(token_status.encode_list, statuses, size=LIST_SIZE)
+    return token_status.sign_token(uri=uri, issuer=signer.did, status_list=encoded, private_key=signer.private_key,
+                                   kid=signer.verification_method)
 
 
 async def status_lists_for(*, settings: Settings, credentials: list[Credential]) -> dict[str, dict]:
@@ -266,19 +295,46 @@ def view(credential: Credential, settings: Settings) -> dict[str, Any]:
     }
 
 
+def sd_jwt_expiry(*, month: str, due_day: int) -> datetime:
+    """When the SD-JWT of a month's certification stops being presentable: the end of the next
+    month's due day (China time). Until then it is the resident's latest proof of life; by then
+    the next month's certification replaces it, or the resident is overdue and a portal must not
+    go on accepting last month's proof."""
+    year, number = map(int, month.split("-"))
+    year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+    day = min(due_day, calendar.monthrange(year, number)[1])
+    return datetime.combine(date(year, number, day) + timedelta(days=1), datetime.min.time(), CHINA)
+
+
 async def sd_jwt_for(*, settings: Settings, credential: Credential, cipher: FieldCipher) -> str:
-    """The SD-JWT VC of the same certification: name and ID-number suffix separately disclosable."""
+    """The SD-JWT VC of the same certification, for a portal the resident shows it to.
+
+    Refused for a revoked or suspended credential, and once its month's validity is over. In
+    clear: the month, programme, method, time and assurance, with ``iat``/``exp`` and the
+    ``status`` reference (IETF Token Status List, same random index as the W3C form). Each
+    separately disclosable, so nothing links two presentations unless the resident reveals
+    it: the name, the ID-number suffix, the credential id and the subject id.
+    """
     from backend.residents.service import ID_PURPOSE
 
+    if credential.revoked or credential.suspended:
+        raise ApiError("这份凭证已被撤销或暂停，不能再出示", code="credentials.not_valid", status=409)
+    period = await Period.get(id=credential.period_id)  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    expires = sd_jwt_expiry(month=period.month, due_day=period.due_day)
+    if expires <= now:
+        raise ApiError(f"{period.month} 的凭证已过有效期，请出示最近一个月的凭证", code="credentials.expired",
+                       status=409)
     resident = await Resident.get(id=credential.resident_id)  # type: ignore[attr-defined]
     community = await Community.get(id=credential.community_id)  # type: ignore[attr-defined]
     signer = await signer_for(settings=settings, community=community)
     subject = credential.document["credentialSubject"]
     national_id = cipher.decrypt_text(resident.national_id_cipher, purpose=ID_PURPOSE)
     claims = {
-        "iat": int(datetime.now(UTC).timestamp()),
-        "sub": subject["id"],
-        "credential_id": credential.document["id"],
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+        "status": token_status.reference(token_status_list_url(settings, community.code, credential.status_list),
+                                         credential.status_index),
         "period": subject["period"],
         "programme": subject["programme"],
         "method": subject["method"],
@@ -286,6 +342,7 @@ async def sd_jwt_for(*, settings: Settings, credential: Credential, cipher: Fiel
         "assurance_level": subject["assuranceLevel"],
     }
     return sdjwt.issue(
-        claims=claims, disclosable={"name": resident.name, "id_number_suffix": national_id[-4:]},
-        private_key=signer.private_key, kid=signer.verification_method, issuer=signer.did,
+        claims=claims, private_key=signer.private_key, kid=signer.verification_method, issuer=signer.did,
+        disclosable={"name": resident.name, "id_number_suffix": national_id[-4:],
+                     "credential_id": credential.document["id"], "subject_id": subject["id"]},
     )

@@ -2,6 +2,9 @@
 
 * the bitstring has at least 131,072 entries (16 KB, §6.1 minimum for herd privacy);
   index 0 is the left-most (most significant) bit of the first byte (§3.1.1);
+* the list credential carries ``validUntil`` (VC 2.0 §4.9) and ``ttl`` (§2.2, milliseconds a
+  verifier may cache it): it is signed afresh on every request, so it is valid for a day and
+  should be fetched again after five minutes;
 * ``encodedList`` = multibase base64url (prefix ``u``, no padding) of the GZIP-compressed
   bitstring (§2.2, "Generate Algorithm" §3.1.1);
 * a ``BitstringStatusListEntry`` names the list credential, the purpose and the index (§2.1);
@@ -25,6 +28,8 @@ LIST_CREDENTIAL_TYPE = "BitstringStatusListCredential"
 LIST_TYPE = "BitstringStatusList"
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 MAX_EXPANDED_BYTES = 16 * 1024 * 1024  # refuse zip bombs
+LIST_TTL_MS = 5 * 60 * 1000  # how long a verifier may cache a list before fetching it again
+LIST_VALIDITY_S = 24 * 3600  # how long a signed list states the status (validFrom .. validUntil)
 
 
 def generate_encoded_list(set_indices: list[int] | set[int], size: int = MIN_ENTRIES) -> str:
@@ -73,7 +78,7 @@ def status_entry(list_url: str, purpose: str, index: int) -> dict[str, Any]:
 
 
 def status_list_credential(
-    *, list_url: str, issuer: str, purpose: str, set_indices: list[int] | set[int], valid_from: str
+    *, list_url: str, issuer: str, purpose: str, set_indices: list[int] | set[int], valid_from: str, valid_until: str
 ) -> dict[str, Any]:
     """An unsecured ``BitstringStatusListCredential`` (§2.2); the caller adds the proof."""
     return {
@@ -82,11 +87,13 @@ def status_list_credential(
         "type": ["VerifiableCredential", LIST_CREDENTIAL_TYPE],
         "issuer": issuer,
         "validFrom": valid_from,
+        "validUntil": valid_until,
         "credentialSubject": {
             "id": f"{list_url}#list",
             "type": LIST_TYPE,
             "statusPurpose": purpose,
             "encodedList": generate_encoded_list(set_indices),
+            "ttl": LIST_TTL_MS,
         },
     }
 

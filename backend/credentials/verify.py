@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from backend.credentials import eddsa_jcs, status_list
@@ -117,13 +118,39 @@ def _check_issuer_key(credential: dict[str, Any], did_documents: dict[str, dict[
     return _resolver(credential["issuer"], did_documents)(method)
 
 
+def parse_time(value: Any) -> datetime | None:
+    """An XML Schema dateTimeStamp as VC 2.0 writes it (``2026-11-05T08:00:00Z``), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _check_list_validity(url: str, list_credential: dict[str, Any], at: datetime) -> None:
+    """A list states the status only until its ``validUntil`` (lists without one are pre-2026 exports)."""
+    if "validUntil" not in list_credential:
+        return
+    until = parse_time(list_credential.get("validUntil"))
+    if until is None:
+        raise StatusListInvalid(f"expected validUntil of {url} to be a dateTimeStamp, got "
+                                f"{list_credential.get('validUntil')!r}")
+    if until <= at:
+        raise StatusListInvalid(f"expected the status list {url} to be valid at {at:%Y-%m-%dT%H:%M:%SZ}, "
+                                f"it was valid until {list_credential['validUntil']}: fetch it again")
+
+
 def _verified_list_bits(
-    url: str, list_credential: dict[str, Any], issuer: str, did_documents: dict[str, dict[str, Any]], cache: dict
+    url: str, list_credential: dict[str, Any], issuer: str, did_documents: dict[str, dict[str, Any]], cache: dict,
+    at: datetime,
 ) -> bytes:
-    """The expanded bits of a status list whose issuer and proof check out (once per list and run)."""
-    key = ("status_list", url, issuer, id(list_credential), id(did_documents))
+    """The expanded bits of a status list whose issuer, proof and validity check out (once per list and run)."""
+    key = ("status_list", url, issuer, id(list_credential), id(did_documents), at)
     if key not in cache:
         try:
+            _check_list_validity(url, list_credential, at)
             if list_credential.get("issuer") != issuer:
                 raise StatusListInvalid(
                     f"expected the status list to be issued by {issuer!r}, got {list_credential.get('issuer')!r}"
@@ -144,7 +171,7 @@ def _verified_list_bits(
 
 def _check_status(
     credential: dict[str, Any], did_documents: dict[str, dict[str, Any]], status_lists: dict[str, dict[str, Any]],
-    cache: dict,
+    cache: dict, at: datetime,
 ) -> str:
     entries = credential.get("credentialStatus")
     if entries is None:
@@ -156,7 +183,7 @@ def _check_status(
         list_credential = status_lists.get(url or "")
         if list_credential is None:
             raise StatusListInvalid(f"expected the status list credential {url!r}, it is missing")
-        bits = _verified_list_bits(url, list_credential, credential["issuer"], did_documents, cache)
+        bits = _verified_list_bits(url, list_credential, credential["issuer"], did_documents, cache, at)
         bit = status_list.read_status(entry, list_credential, bits)
         purpose = entry.get("statusPurpose")
         if bit:
@@ -262,13 +289,17 @@ def verify_credential(
     check_anchor: bool = True,
     require_anchor: bool = True,
     cache: dict | None = None,
+    status_at: datetime | None = None,
 ) -> Report:
     """Run every check; a failure names its check and says expected vs computed.
 
     `cache` (any dict, shared across calls) lets a verifier of many credentials check each
-    status list and each checkpoint once.
+    status list and each checkpoint once. `status_at` is the time the status is asked for
+    (default now; an export bundle's status is as of its generation): each list must still
+    have been valid then.
     """
     cache = {} if cache is None else cache
+    status_at = status_at or datetime.now(UTC)
     report = Report(credential.get("id") if isinstance(credential, dict) else None)
     try:
         _check_format(credential)
@@ -293,7 +324,7 @@ def verify_credential(
         report.checks.append(Check("status", None, "no status lists given"))
     else:
         try:
-            report.checks.append(Check("status", True, _check_status(credential, did_documents, status_lists, cache)))
+            report.checks.append(Check("status", True, _check_status(credential, did_documents, status_lists, cache, status_at)))
         except CredentialError as exc:
             report.checks.append(Check("status", False, str(exc), type(exc).__name__))
     if check_anchor:
@@ -359,6 +390,7 @@ def verify_bundle(
     manifest_document: Any = None,
     bundle_bytes: bytes | None = None,
     require_anchor: bool = True,
+    status_at: datetime | None = None,
 ) -> tuple[list[Report], Report | None]:
     """Every credential of a bundle (its own status lists, one cache), then the signed manifest if given.
 
@@ -373,7 +405,8 @@ def verify_bundle(
     cache: dict = {}  # each status list and checkpoint is checked once for the whole bundle
     reports = [
         verify_credential(entry.get("credential"), did_documents=did_documents, status_lists=status_lists,
-                          inclusion=entry.get("inclusion"), trust=trust, require_anchor=require_anchor, cache=cache)
+                          inclusion=entry.get("inclusion"), trust=trust, require_anchor=require_anchor, cache=cache,
+                          status_at=status_at)
         for entry in bundle_entries(document)
     ]
     manifest_report = None

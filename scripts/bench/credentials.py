@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     for purpose in status_list.PURPOSES:
         url = f"{PUBLIC_URL}/credentials/status/NQ01/0/{purpose}"
         unsigned = status_list.status_list_credential(list_url=url, issuer=did, purpose=purpose,
-                                                      set_indices={args.count + 5}, valid_from="2026-11-20T08:00:00Z")
+                                                      set_indices={args.count + 5}, valid_from=eddsa_jcs.now_xsd(),
+                                                      valid_until="2099-12-31T00:00:00Z")
         lists[url] = eddsa_jcs.add_proof(unsigned, private_key=key, verification_method=method)
     tree = MerkleTree(hash_leaf(leaf) for _, leaf in credentials)
     signer = NoteSigner.generate("zhilian.example/chain")

@@ -166,7 +166,7 @@ async def test_issued_on_the_outbox_once_and_verified_independently(client, serv
     assert document["@context"][0] == "https://www.w3.org/ns/credentials/v2"
     assert document["issuer"].startswith("did:web:") and document["issuer"].endswith(f":communities:{world.community_code}")
     subject = document["credentialSubject"]
-    assert subject["id"] == f"urn:uuid:{created['public_id']}"
+    assert subject["id"].startswith("urn:uuid:") and created["public_id"] not in json.dumps(document)
     assert subject["method"] == "home_visit" and subject["assuranceLevel"] == "substantial"
     assert subject["period"] == periods.month_of(__import__("datetime").date.today())
     text = json.dumps(document, ensure_ascii=False)
@@ -322,15 +322,17 @@ async def test_resident_app_view_with_qr_payload_and_sd_jwt(client, server, make
     method = next(m for m in did_document["verificationMethod"] if m["id"] == header["kid"])
     key = Ed25519PublicKey.from_public_bytes(_base58btc_decode(method["publicKeyMultibase"][1:])[2:])
     payload = jwt.decode(issuer_jwt, key, algorithms=["EdDSA"])
-    assert payload["vct"] and payload["_sd_alg"] == "sha-256" and payload["sub"] == f"urn:uuid:{created['public_id']}"
-    assert "name" not in payload and "id_number_suffix" not in payload
+    assert payload["vct"] and payload["_sd_alg"] == "sha-256" and "sub" not in payload
+    assert "name" not in payload and "id_number_suffix" not in payload and "credential_id" not in payload
     revealed = {}
     for disclosure in disclosures:
         digest = base64.urlsafe_b64encode(hashlib.sha256(disclosure.encode()).digest()).rstrip(b"=").decode()
         assert digest in payload["_sd"]
         _, name, value = json.loads(base64.urlsafe_b64decode(disclosure + "=" * (-len(disclosure) % 4)))
         revealed[name] = value
-    assert revealed == {"name": created["name"], "id_number_suffix": created["national_id"][-4:]}
+    assert revealed == {"name": created["name"], "id_number_suffix": created["national_id"][-4:],
+                        "credential_id": credential.document["id"],
+                        "subject_id": credential.document["credentialSubject"]["id"]}
 
 
 async def test_without_a_chain_anchoring_waits_and_nothing_fails(client, server, make_world):
