@@ -85,23 +85,26 @@ async def download(request: Request, export_id, kind: str) -> HTTPResponse:
 @bp.post("/verify")
 @authenticated(roles=READERS)
 @openapi.body({"multipart/form-data": {"bundle": {"type": "string", "format": "binary"},
-                                       "manifest": {"type": "string", "format": "binary"}}})
+                                       "manifest": {"type": "string", "format": "binary"},
+                                       "xlsx": {"type": "string", "format": "binary"}}})
 async def verify(request: Request) -> HTTPResponse:
-    """Verify a downloaded bundle file (and its signed manifest) with this server's pinned trust roots.
+    """Verify a downloaded bundle file (its signature, and the signed manifest and xlsx list when given)
+    with this server's pinned trust roots.
 
     A tampered file is a 200 with ``verified: false`` and the failing checks named; only files
-    that are not a bundle or a manifest at all are 4xx.
+    that are not a bundle, a manifest or an xlsx at all are 4xx.
     """
     principal = request.ctx.principal
     await ratelimit.hit(request.app.ctx.cache, f"export-verify:{principal.user_id}", limit=VERIFY_PER_MINUTE,
                         window_s=60, message="核验过于频繁，请一分钟后再试")
     files = request.files or {}
-    bundle, manifest = files.get("bundle"), files.get("manifest")
+    bundle, manifest, xlsx = files.get("bundle"), files.get("manifest"), files.get("xlsx")
     chain = getattr(request.app.ctx, "chain", None)
     outcome = await verification.verify_upload(
         settings=request.app.ctx.settings, principal=principal, server_trust=getattr(chain, "trust", None),
         bundle_bytes=bundle.body if bundle is not None else b"",
         manifest_bytes=manifest.body if manifest is not None else None,
+        xlsx_bytes=xlsx.body if xlsx is not None else None,
     )
     await audit.record(actor=actor_of(request), action="export.verify", target_kind="export",
                        target_id=outcome.export_id, community_id=outcome.community_id,

@@ -1,6 +1,6 @@
-"""Checking a downloaded export online: what ``scripts/verify BUNDLE --manifest MANIFEST`` does, on the server.
+"""Checking a downloaded export online: what ``scripts/verify BUNDLE [--manifest M] [--xlsx X]`` does, on the server.
 
-The checks are the very same (`backend.credentials.verify.verify_bundle`); what differs is where
+The checks are the very same (`backend.exports.attest.verify_export`); what differs is where
 the keys come from. A department officer running the script has to bring trust roots obtained
 elsewhere, or fall back on the copies inside the bundle. Here the server's own pinned chain trust
 roots (``CHAIN_TRUST_FILE``) and its own issuer DID documents replace those copies whenever the
@@ -15,6 +15,7 @@ checked against the pinned roots like any other.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import re
@@ -28,10 +29,11 @@ from tortoise.expressions import Q
 from backend.auth.tokens import Principal
 from backend.credentials.keys import community_did, community_did_document
 from backend.credentials.models import Credential
-from backend.credentials.verify import Report, bundle_entries, verify_bundle
+from backend.credentials.verify import Report, bundle_entries
 from backend.errors import ApiError
+from backend.exports.attest import BUNDLE_FORMAT, BUNDLE_FORMATS, ExportVerdict, verify_export
 from backend.exports.models import Export
-from backend.exports.service import BUNDLE_FORMAT, MANIFEST_FORMAT, _may_see
+from backend.exports.service import MANIFEST_FORMAT, _may_see
 from backend.residents.models import Community
 from backend.settings import Settings
 
@@ -41,7 +43,10 @@ FAILED_LISTED = 200  # failed credentials named in the answer (the count is alwa
 CHECK_ZH = {
     "format": "格式", "issuer_key": "签发者公钥", "signature": "数字签名", "bundle_hash": "数据包哈希",
     "status": "凭证状态", "checkpoint": "存证链检查点", "witness_quorum": "见证人联署", "inclusion": "上链包含证明",
+    "bundle_signature": "数据包签名", "bundle_period": "凭证月份与数据包一致", "bundle_complete": "数据包完整性",
+    "xlsx_hash": "名单文件哈希", "xlsx_rows": "名单内容与数据包一致",
 }
+MAX_XLSX_BYTES = 20 * 1024 * 1024
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -82,6 +87,7 @@ class Outcome:
             "verified": body["verified"], "trust": body["trust"], "credentials_total": creds["total"],
             "credentials_failed": creds["failed_count"], "failed_ids": [f["id"] for f in creds["failed"][:20]],
             "manifest_failed": body["manifest"]["failed"] if body["manifest"] else None,
+            "bundle_failed": body["bundle"]["failed"], "xlsx_sha256": body["xlsx_sha256"],
         }
 
 
@@ -107,7 +113,7 @@ def parse_upload(bundle_bytes: bytes, manifest_bytes: bytes | None) -> tuple[dic
     if _is_manifest(bundle):
         raise BadUpload("选择的数据包其实是导出清单：数据包请选择导出的 JSON 数据包文件，清单放在“清单”一栏",
                         code="exports.verify_not_bundle", field="bundle")
-    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT or not isinstance(
+    if not isinstance(bundle, dict) or bundle.get("format") not in BUNDLE_FORMATS or not isinstance(
         bundle.get("credentials"), list
     ):
         raise BadUpload(f"这不是本系统的导出数据包（应为 {BUNDLE_FORMAT} 格式的 JSON 文件）",
@@ -115,7 +121,7 @@ def parse_upload(bundle_bytes: bytes, manifest_bytes: bytes | None) -> tuple[dic
     manifest = None
     if manifest_bytes is not None:
         manifest = _decode(manifest_bytes, what="清单", field_name="manifest")
-        if isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT:
+        if isinstance(manifest, dict) and manifest.get("format") in BUNDLE_FORMATS:
             raise BadUpload("选择的清单其实是数据包：清单请选择导出的“清单”文件（manifest.json）",
                             code="exports.verify_not_manifest", field="manifest")
         if not _is_manifest(manifest):
@@ -129,7 +135,8 @@ def parse_upload(bundle_bytes: bytes, manifest_bytes: bytes | None) -> tuple[dic
     return bundle, manifest
 
 
-def check_sizes(bundle_bytes: bytes | None, manifest_bytes: bytes | None, *, max_bundle_bytes: int) -> None:
+def check_sizes(bundle_bytes: bytes | None, manifest_bytes: bytes | None, *, max_bundle_bytes: int,
+                xlsx_bytes: bytes | None = None) -> None:
     """Refuse missing or oversized files before any parsing (a bundle is ~4 KB per credential)."""
     if not bundle_bytes:
         raise ApiError("请选择要核验的导出数据包（JSON 文件）", code="exports.verify_no_bundle", status=400,
@@ -143,6 +150,12 @@ def check_sizes(bundle_bytes: bytes | None, manifest_bytes: bytes | None, *, max
     if manifest_bytes is not None and len(manifest_bytes) > MAX_MANIFEST_BYTES:
         raise ApiError(f"清单超过 {MAX_MANIFEST_BYTES // 1024} KB，请确认选择的是导出清单",
                        code="exports.verify_too_large", status=413, field="manifest")
+    if xlsx_bytes is not None and not xlsx_bytes.startswith(b"PK"):
+        raise ApiError("名单文件不是 xlsx 表格，请选择导出的名单（.xlsx）", code="exports.verify_not_xlsx", status=422,
+                       field="xlsx")
+    if xlsx_bytes is not None and len(xlsx_bytes) > MAX_XLSX_BYTES:
+        raise ApiError(f"名单超过 {MAX_XLSX_BYTES // (1024 * 1024)} MB，请确认选择的是导出名单",
+                       code="exports.verify_too_large", status=413, field="xlsx")
 
 
 def _issuer_dids(bundle: dict[str, Any], manifest: dict[str, Any] | None) -> list[str]:
@@ -211,7 +224,8 @@ async def _export(export_id: Any) -> Export | None:
 
 
 def _run(bundle: dict[str, Any], manifest: dict[str, Any] | None, bundle_bytes: bytes,
-         did_documents: dict[str, dict[str, Any]], server_trust: Any, roots: Roots) -> tuple[list[Report], Report | None]:
+         did_documents: dict[str, dict[str, Any]], server_trust: Any, roots: Roots, as_received: dict[str, Any],
+         xlsx_bytes: bytes | None) -> ExportVerdict:
     """The CPU part (Ed25519, JCS, BLS pairings): always in a worker thread, never on the event loop."""
     trust = server_trust
     if trust is not None:
@@ -224,8 +238,8 @@ def _run(bundle: dict[str, Any], manifest: dict[str, Any] | None, bundle_bytes: 
             roots.chain = "bundle"
         except (VerificationError, KeyError, TypeError, ValueError):
             trust = None
-    return verify_bundle(bundle, did_documents=did_documents, trust=trust, manifest_document=manifest,
-                         bundle_bytes=bundle_bytes)
+    return verify_export(bundle, did_documents=did_documents, trust=trust, manifest_document=manifest,
+                         bundle_bytes=bundle_bytes, xlsx_bytes=xlsx_bytes, as_received=as_received)
 
 
 def _failure_message(report: Report) -> str:
@@ -240,13 +254,18 @@ def _only_unanchored(reports: list[Report]) -> bool:
 
 
 def _message(*, verified: bool, total: int, failed: list[Report], manifest: Report | None, other_export: str | None,
-             bundle_export: str, roots: Roots) -> str:
+             bundle_export: str, roots: Roots, bundle: Report, period: Any) -> str:
     if verified:
         text = f"核验通过：{total} 份凭证全部有效" if total else "核验通过：数据包中没有凭证（当月无人完成认证）"
-        text += ("，清单签名、数据包哈希和清单上链证明也全部核对无误。" if manifest is not None
-                 else "。未提供清单，未核对数据包是否被整体改动（如删减或替换凭证），建议同时选择清单再核验一次。")
+        text += f"，数据包签名核对无误（{period} 月，凭证齐全，未被删减或改动）"
+        if any(c.name == "xlsx_hash" and c.ok for c in bundle.checks):
+            text += "，名单（xlsx）与数据包一致"
+        text += ("，清单签名、数据包哈希和清单上链证明也全部核对无误。" if manifest is not None else "。")
     else:
         parts = []
+        if not bundle.ok:
+            parts.append(f"数据包本身的{'、'.join(CHECK_ZH.get(n, n) for n in bundle.failed)}未通过"
+                         "（月份、行数或凭证可能被改动或删减，不能作为本系统的导出使用）")
         if manifest is not None and not manifest.ok:
             if other_export is not None:
                 parts.append(f"清单属于另一份导出（编号 {other_export}），与这个数据包（编号 {bundle_export or '未知'}）"
@@ -256,7 +275,7 @@ def _message(*, verified: bool, total: int, failed: list[Report], manifest: Repo
         if failed:
             parts.append(f"{len(failed)} 份凭证未通过（共 {total} 份）")
         text = "核验未通过：" + "；".join(parts) + "。"
-        if _only_unanchored([*failed, *([manifest] if manifest is not None and not manifest.ok else [])]):
+        if bundle.ok and _only_unanchored([*failed, *([manifest] if manifest is not None and not manifest.ok else [])]):
             text += "未通过的只是尚未上链的项目（通常几分钟内完成），请稍后重新下载后再核验。"
     if roots.label == "server_pinned":
         return text + "核验使用本系统固定的存证链信任根和签发者公钥。"
@@ -276,17 +295,21 @@ def _message(*, verified: bool, total: int, failed: list[Report], manifest: Repo
 
 
 async def verify_upload(*, settings: Settings, principal: Principal, server_trust: Any, bundle_bytes: bytes,
-                        manifest_bytes: bytes | None) -> Outcome:
-    """Verify a bundle file (and its manifest file) with the server's trust roots; tampering is a result, not an error."""
-    check_sizes(bundle_bytes, manifest_bytes, max_bundle_bytes=settings.max_body_bytes)  # MAX_BODY_BYTES binds
+                        manifest_bytes: bytes | None, xlsx_bytes: bytes | None = None) -> Outcome:
+    """Verify a bundle file (and its manifest and xlsx files) with the server's trust roots; tampering is a
+    result, not an error."""
+    check_sizes(bundle_bytes, manifest_bytes, max_bundle_bytes=settings.max_body_bytes,  # MAX_BODY_BYTES binds
+                xlsx_bytes=xlsx_bytes)
     bundle, manifest = await asyncio.to_thread(parse_upload, bundle_bytes, manifest_bytes)
+    as_received = await asyncio.to_thread(copy.deepcopy, bundle)  # the signature covers the file as made
     roots = Roots()
     did_documents = await _did_documents(settings, bundle, _issuer_dids(bundle, manifest), roots)
     proofs_added = await _fill_proofs(principal, bundle, manifest)
-    reports, manifest_report = await asyncio.to_thread(_run, bundle, manifest, bundle_bytes, did_documents,
-                                                       server_trust, roots)
+    verdict = await asyncio.to_thread(_run, bundle, manifest, bundle_bytes, did_documents, server_trust, roots,
+                                      as_received, xlsx_bytes)
+    reports, manifest_report, bundle_report = verdict.credentials, verdict.manifest, verdict.bundle
     failed = [r for r in reports if not r.ok]
-    verified = not failed and (manifest_report is None or manifest_report.ok) and bool(reports or manifest_report)
+    verified = verdict.ok
     info = bundle.get("export") if isinstance(bundle.get("export"), dict) else {}
     bundle_export = str(info.get("id") or "")[:64]
     manifest_export = str(manifest["manifest"].get("export_id") or "") if manifest is not None else ""
@@ -297,7 +320,8 @@ async def verify_upload(*, settings: Settings, principal: Principal, server_trus
                                                      "matches_bundle": other_export is None}
     changed = await changed_since_export(reports)
     message = _message(verified=verified, total=len(reports), failed=failed, manifest=manifest_report,
-                       other_export=other_export, bundle_export=bundle_export, roots=roots)
+                       other_export=other_export, bundle_export=bundle_export, roots=roots, bundle=bundle_report,
+                       period=info.get("period"))
     if changed:
         message += (f"另外，其中 {len(changed)} 份凭证在导出之后已被撤销或暂停（见“导出后状态变化”），"
                     "发放时请以当前状态为准。")
@@ -305,6 +329,7 @@ async def verify_upload(*, settings: Settings, principal: Principal, server_trus
         "verified": verified,
         "changed_since_export": changed,
         "manifest": manifest_view,
+        "bundle": bundle_report.as_dict() | {"format": bundle.get("format")},
         "credentials": {
             "total": len(reports),
             "verified": len(reports) - len(failed),
@@ -321,6 +346,7 @@ async def verify_upload(*, settings: Settings, principal: Principal, server_trus
         "export": {k: info.get(k) for k in ("id", "community", "period", "programme", "department", "generated_at")},
         "bundle_sha256": hashlib.sha256(bundle_bytes).hexdigest(),
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest() if manifest_bytes is not None else None,
+        "xlsx_sha256": hashlib.sha256(xlsx_bytes).hexdigest() if xlsx_bytes is not None else None,
         "message": message,
     }
     return Outcome(body, bundle_export, await _community_of(bundle_export, info.get("community")))

@@ -129,5 +129,7 @@ def test_officer_verifies_a_whole_export_bundle_and_its_manifest_online(chained_
     result.wait_for(timeout=60_000)
     assert result.get_attribute("data-verified") == "true", result.inner_text()
     assert result.get_attribute("data-trust") == "server_pinned"
+    own = by_test(page, "bundle-self-report")  # the bundle's own signature: its month and completeness
+    assert own.get_attribute("data-verified") == "true" and "数据包签名" in own.inner_text()
     shot(page, "console-chain-bundle-verified")
 

@@ -85,9 +85,10 @@ async def test_a_genuine_export_verifies_and_every_tampering_is_named(client, se
     early = (await verify(client, civil_officer.headers, bundle, early_manifest)).json()
     assert early["verified"] is True and early["proofs_from_server"] == 1, early
 
-    # without a manifest the credentials alone are checked, and the answer says what was not
+    # without a manifest the bundle's own signature attests its period and completeness
     alone = (await verify(client, civil_officer.headers, bundle)).json()
-    assert alone["verified"] is True and alone["manifest"] is None and "未提供清单" in alone["message"]
+    assert alone["verified"] is True and alone["manifest"] is None and "数据包签名核对无误" in alone["message"]
+    assert alone["bundle"]["verified"] is True and alone["bundle"]["format"] == "zhilian-export-bundle/v2"
 
     # one credential edited by hand: it is named with its failing check, and the file no longer matches
     document = json.loads(bundle)
@@ -102,6 +103,7 @@ async def test_a_genuine_export_verifies_and_every_tampering_is_named(client, se
     assert failed["id"] == edited_id and "signature" in failed["failed_checks"], failed
     assert "数字签名" in failed["message"]
     assert result["manifest"]["failed"] == ["bundle_hash"] and "核验未通过" in result["message"]
+    assert result["bundle"]["failed"] == ["bundle_signature"]
     assert "1 份凭证未通过" in result["message"]
 
     # the bundle's own copies of the roots are not what is trusted: garbling them changes nothing

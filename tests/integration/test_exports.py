@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -176,7 +177,8 @@ async def test_department_export_verifies_offline_and_stays_in_its_department(
     (workdir / "issuer.json").write_text(json.dumps(issuer))
     ok = run_verify(workdir / "bundle.json", "--trust", "trust.json", "--issuer", "issuer.json", cwd=workdir)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "2 verified, 0 failed" in ok.stdout and "note:" not in ok.stdout
+    assert "3 verified, 0 failed" in ok.stdout and "note:" not in ok.stdout  # the bundle itself, then 2 credentials
+    assert f"OK   bundle {export['id']}  (bundle_signature, bundle_period, bundle_complete)" in ok.stdout
     bare = run_verify(workdir / "bundle.json", "--json", cwd=workdir)
     assert bare.returncode == 0 and "taken from the bundle itself" in bare.stdout
 
@@ -208,7 +210,7 @@ async def test_department_export_verifies_offline_and_stays_in_its_department(
         result = run_verify(tampered(check, change), "--trust", "trust.json", "--issuer", "issuer.json", cwd=workdir)
         assert result.returncode == 1, (check, result.stdout, result.stderr)
         assert f"  {check}: expected" in result.stdout or f"  {check}: " in result.stdout, (check, result.stdout)
-        assert "1 failed" in result.stdout or "2 failed" in result.stdout
+        assert re.search(r"\n[0-2] verified, [1-3] failed", result.stdout), result.stdout
 
     # a revoked credential: the status bit in the next export fails with its purpose named
     await client.post(f"/api/credentials/{cred_b.id}/status", json={"purpose": "revocation", "value": True},
@@ -238,7 +240,7 @@ async def test_department_export_verifies_offline_and_stays_in_its_department(
     assert json.loads(manifest.content)["manifest"]["proof"]["cryptosuite"] == "eddsa-jcs-2022"
     whole = run_verify(workdir / "bundle.json", "--trust", "trust.json", "--issuer", "issuer.json",
                        "--manifest", "manifest.json", cwd=workdir)
-    assert whole.returncode == 0 and "3 verified, 0 failed" in whole.stdout, whole.stdout + whole.stderr
+    assert whole.returncode == 0 and "4 verified, 0 failed" in whole.stdout, whole.stdout + whole.stderr
     assert f"OK   export {export['id']}" in whole.stdout
     (workdir / "edited.json").write_bytes(files["json"] + b"\n")
     edited = run_verify(workdir / "edited.json", "--trust", "trust.json", "--issuer", "issuer.json",
@@ -286,3 +288,98 @@ async def test_chain_outage_delays_anchoring_but_loses_nothing(client, server, m
         fresh = await Credential.get(id=row.id)
         assert fresh.inclusion is not None
         assert (await verify_remote(client, fresh.document))["verified"] is True
+
+
+async def test_a_forged_bundle_and_an_edited_xlsx_fail_with_named_checks(client, server, make_world, tmp_path: Path):
+    """Issue 13 item 10: with the export's period changed to another month and one credential deleted, and
+    no manifest, scripts/verify printed '3 verified, 0 failed' (exit 0) and POST /api/exports/verify said
+    verified. Now the bundle carries its own signature; the xlsx is checked against it."""
+    from openpyxl import load_workbook
+
+    world = await make_world()
+    creds = [(await certified_resident(client, server, world, seed=seed))[1] for seed in (841, 842, 843)]
+    await create(client, world, seed=844, name="钱桂英", phone=None)
+    await residents.ensure_department(code="civil_affairs", name="民政")
+    period = await periods.current_period(community_id=world.community_id)
+    made = await client.post("/api/exports", json={"period_id": period.id, "department": "civil_affairs"},
+                             headers=world.staff.headers)
+    assert made.status_code == 201, made.text
+    export = made.json()
+    base = f"/api/exports/{export['id']}/files"
+    bundle_bytes = (await client.get(f"{base}/json", headers=world.staff.headers)).content
+    xlsx_bytes = (await client.get(f"{base}/xlsx", headers=world.staff.headers)).content
+    bundle = json.loads(bundle_bytes)
+
+    workdir = tmp_path / "officer"
+    workdir.mkdir()
+    issuer = await did_document_of(client, creds[0].document)
+    (workdir / "issuer.json").write_text(json.dumps(issuer))
+    (workdir / "list.xlsx").write_bytes(xlsx_bytes)
+
+    def verify(name: str, data: bytes, *extra: str) -> subprocess.CompletedProcess[str]:
+        (workdir / name).write_bytes(data)
+        return run_verify(workdir / name, "--issuer", "issuer.json", "--allow-unanchored", *extra, cwd=workdir)
+
+    # the forgery of the issue: another month, one credential fewer, no manifest
+    forged = copy.deepcopy(bundle)
+    forged["export"]["period"] = "2020-01"
+    del forged["credentials"][1]
+    forged_bytes = json.dumps(forged, ensure_ascii=False, indent=1, sort_keys=True).encode()
+    result = verify("forged.json", forged_bytes)
+    assert result.returncode == 1, result.stdout
+    assert f"FAIL bundle {export['id']}  bundle_signature: expected the bundle's eddsa-jcs-2022 proof" in result.stdout
+    assert f"FAIL bundle {export['id']}  bundle_period: expected every credential to be of the bundle's period 2020-01" in result.stdout
+    assert "bundle_complete: expected 3 credentials (signed counts), found 2" in result.stdout
+
+    # the genuine one: signed, with its rows and the xlsx's hash (no names)
+    assert bundle["format"] == "zhilian-export-bundle/v2" and bundle["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+    assert bundle["files"]["xlsx"] == hashlib.sha256(xlsx_bytes).hexdigest() == export["manifest"]["files"]["xlsx"]
+    assert len(bundle["rows"]) == 4 and {r["credential"] for r in bundle["rows"]} - {None} == {
+        c.document["id"] for c in creds}
+    assert "钱桂英" not in bundle_bytes.decode()  # the names stay in the xlsx
+    genuine = verify("bundle.json", bundle_bytes, "--xlsx", "list.xlsx")
+    assert genuine.returncode == 0, genuine.stdout + genuine.stderr
+    assert (f"OK   bundle {export['id']}  (bundle_signature, bundle_period, bundle_complete, xlsx_hash, xlsx_rows)"
+            in genuine.stdout) and "4 verified, 0 failed" in genuine.stdout
+    # passed off as an old unsigned bundle: nothing attests it
+    downgraded = {k: v for k, v in forged.items() if k not in ("proof", "issuer")} | {"format": "zhilian-export-bundle/v1"}
+    result = verify("downgraded.json", json.dumps(downgraded).encode())
+    assert result.returncode == 1 and "bundle_signature: expected a signed zhilian-export-bundle/v2" in result.stdout
+
+    # the same forgery at POST /api/exports/verify (the same code): not verified, the checks named
+    async def online(data: bytes, xlsx: bytes | None = None) -> dict:
+        files = {"bundle": ("bundle.json", data, "application/json")}
+        if xlsx is not None:
+            files["xlsx"] = ("list.xlsx", xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response = await client.post("/api/exports/verify", files=files, headers=world.staff.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    answer = await online(forged_bytes)
+    assert answer["verified"] is False and {"bundle_signature", "bundle_period"} <= set(answer["bundle"]["failed"])
+    assert "数据包本身的" in answer["message"]
+    genuine_online = await online(bundle_bytes, xlsx_bytes)  # (not anchored here: no chain in this test)
+    assert genuine_online["bundle"]["verified"] is True and genuine_online["bundle"]["failed"] == []
+    assert [c["name"] for c in genuine_online["bundle"]["checks"]] == [
+        "bundle_signature", "bundle_period", "bundle_complete", "xlsx_hash", "xlsx_rows"]
+
+    # the xlsx: a status changed by hand fails both checks, naming the row; a re-saved copy keeps its rows
+    book = load_workbook(io.BytesIO(xlsx_bytes))
+    sheet = book.active
+    pending_row = next(r for r in sheet.iter_rows(min_row=3) if r[1].value == "钱桂英")
+    pending_row[3].value = "已认证"
+    edited = io.BytesIO()
+    book.save(edited)
+    (workdir / "edited.xlsx").write_bytes(edited.getvalue())
+    result = verify("bundle.json", bundle_bytes, "--xlsx", "edited.xlsx")
+    assert result.returncode == 1
+    assert "xlsx_hash: expected the xlsx's SHA-256 to be" in result.stdout
+    assert "xlsx_rows: row 4 本月状态: expected '待认证', found '已认证'" in result.stdout
+    resaved = io.BytesIO()
+    load_workbook(io.BytesIO(xlsx_bytes)).save(resaved)
+    (workdir / "resaved.xlsx").write_bytes(resaved.getvalue())
+    result = verify("bundle.json", bundle_bytes, "--xlsx", "resaved.xlsx", "--json")
+    checks = {c["name"]: c["ok"] for c in json.loads(result.stdout)["credentials"][0]["checks"]}
+    assert checks["xlsx_hash"] is False and checks["xlsx_rows"] is True
+    answer = await online(bundle_bytes, edited.getvalue())
+    assert answer["verified"] is False and set(answer["bundle"]["failed"]) == {"xlsx_hash", "xlsx_rows"}

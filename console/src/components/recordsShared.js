@@ -33,6 +33,11 @@ export const CHECK_LABELS = {
   checkpoint: '存证链检查点（日志签名）',
   witness_quorum: '部门见证人联署（法定人数）',
   inclusion: '上链包含证明',
+  bundle_signature: '数据包签名',
+  bundle_period: '凭证月份与数据包一致',
+  bundle_complete: '数据包完整（行数、凭证数）',
+  xlsx_hash: '名单文件哈希',
+  xlsx_rows: '名单内容与数据包一致',
 }
 
 const PASSED = {
@@ -44,6 +49,11 @@ const PASSED = {
   checkpoint: '检查点由存证链的日志密钥签名',
   witness_quorum: '足够多的部门见证人联合签署了该检查点',
   inclusion: '凭证的哈希确实记录在存证链中',
+  bundle_signature: '数据包由签发社区整体签名，签名后没有被改动（月份、行、凭证都在签名内）',
+  bundle_period: '每份凭证都属于数据包所写的月份',
+  bundle_complete: '签名中的行数和凭证数与数据包中的凭证一一对应，没有被删减',
+  xlsx_hash: '名单文件正是导出时生成的那一份',
+  xlsx_rows: '名单中每一行的状态、方式、时间和凭证编号与签名数据包一致',
 }
 
 const FAILED = {
@@ -90,6 +100,11 @@ const MANIFEST_FAILED = {
 // By check name first: bundle_hash reports AnchorMismatch, which means something else for it.
 const FAILED_BY_CHECK = {
   bundle_hash: '数据包与清单所列的文件不一致：数据包被改动过，或清单属于另一份导出',
+  bundle_signature: '数据包没有有效的社区签名：内容（如月份、凭证）被改动或删减过，或是没有签名的旧格式且未提供清单',
+  bundle_period: '有凭证不属于数据包所写的月份',
+  bundle_complete: '数据包中的凭证与签名的行数、凭证数对不上：有凭证被删减或添加',
+  xlsx_hash: '名单文件不是导出时生成的原件（被改动或另存过）',
+  xlsx_rows: '名单中有行与签名数据包不一致',
 }
 
 /** One check of a verification report in words: { label, verdict, tag, explanation, detail }.
