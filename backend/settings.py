@@ -109,6 +109,8 @@ class Settings:
 
     oauth_signing_key: str = field(default="", repr=False)  # PEM (EC P-256 or RSA) signing OAuth access and ID tokens
     oauth_signing_key_file: str = ""  # default DATA_DIR/oauth-signing-key.pem (generated in dev only)
+    oauth_rs256_key: str = field(default="", repr=False)  # PEM (RSA) signing ID tokens of clients asking RS256
+    oauth_rs256_key_file: str = ""  # default DATA_DIR/oauth-rs256-key.pem (generated in dev only)
     oauth_pairwise_key: str = field(default="", repr=False)  # HMAC key of pairwise subjects; empty: derived from SECRET_KEY
     oauth_access_token_ttl_s: int = 600
     oauth_refresh_token_ttl_s: int = 30 * 24 * 3600
@@ -193,6 +195,11 @@ class Settings:
             raise SettingsError("production needs DATABASE_URL pointing at PostgreSQL")
         if not self.redis_url:
             raise SettingsError("production needs REDIS_URL (the in-process cache is per worker)")
+        if not self.public_url.startswith("https://") or len(self.public_url) <= len("https://"):
+            raise SettingsError(
+                f"production needs PUBLIC_URL to be an https:// address, got {self.public_url or '(empty)'!r}: "
+                "issuer DIDs are did:web (resolved over HTTPS only) and OAuth refuses plain http"
+            )
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

@@ -28,7 +28,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> dict:
         if args.command == "create-client":
             client, secret = await service.create_client(
                 name=args.name, redirect_uris=args.redirect_uri, scopes=args.scope, confidential=not args.public,
-                sector_identifier=args.sector_identifier, actor=CLI_ACTOR,
+                sector_identifier=args.sector_identifier, actor=CLI_ACTOR, id_token_alg=args.id_token_alg,
             )
             view = service.client_view(client)
             if secret:
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--scope", action="append", required=True, choices=list(service.SCOPES), help="repeatable")
     create.add_argument("--public", action="store_true", help="a public client (no secret; PKCE only)")
     create.add_argument("--sector-identifier", help="pairwise sector (default: the redirect URIs' host)")
+    create.add_argument("--id-token-alg", choices=list(service.ID_TOKEN_ALGS),
+                        help="id_token_signed_response_alg (default: the provider's signing algorithm)")
     sub.add_parser("list-clients", help="list registered clients")
     args = parser.parse_args(argv)
     try:

@@ -24,6 +24,9 @@ class OAuthClient(Model):
     redirect_uris = fields.JSONField(description="exact-match list")
     scopes = fields.JSONField(description="scopes the client may ask for")
     sector_identifier = fields.CharField(max_length=255, description="pairwise subject sector (host)")
+    id_token_signed_response_alg = fields.CharField(
+        max_length=8, default="", description="OIDC Registration §2: ID token algorithm ('' = the provider's default)"
+    )
     is_active = fields.BooleanField(default=True)
     created_by = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -28,7 +28,7 @@ from backend.errors import ApiError
 from backend.http import client_ip, validated_body
 from backend.oauth import pages, schemas, service
 from backend.oauth import session as browser
-from backend.oauth.keys import load_signing_key
+from backend.oauth.keys import load_id_token_keys, load_signing_key
 from backend.oauth.server import EndUser, OAuthResponse, OAuthServer, RequestSnapshot
 
 bp = Blueprint("oauth")
@@ -51,7 +51,9 @@ _ERROR_MESSAGES = {
 @bp.before_server_start
 async def _start_provider(app: Sanic) -> None:
     settings = app.ctx.settings
-    provider = OAuthServer(settings=settings, signing_key=load_signing_key(settings), loop=asyncio.get_running_loop())
+    signing_key = load_signing_key(settings)
+    provider = OAuthServer(settings=settings, signing_key=signing_key, loop=asyncio.get_running_loop(),
+                           id_token_keys=load_id_token_keys(settings, signing_key))
     protector = ResourceProtector()
     protector.register_token_validator(provider.access_token_validator)
     app.ctx.oauth = provider
@@ -180,7 +182,7 @@ async def oauth_metadata(request: Request) -> HTTPResponse:
 @bp.get("/oauth/jwks")
 async def jwks(request: Request) -> HTTPResponse:
     """The public keys that sign access and ID tokens."""
-    return json(_provider(request).signing_key.public_jwks(), headers={"Cache-Control": "public, max-age=300"})
+    return json(_provider(request).public_jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 # ---- authorization endpoint: sign-in, consent, decision ----
@@ -409,6 +411,7 @@ async def create_client(request: Request, body: schemas.ClientCreate) -> HTTPRes
     client, secret = await service.create_client(
         name=body.name, redirect_uris=body.redirect_uris, scopes=body.scopes, confidential=body.confidential,
         sector_identifier=body.sector_identifier, actor=actor_of(request),
+        id_token_alg=body.id_token_signed_response_alg, id_token_algs=list(_provider(request).id_token_keys),
     )
     view = service.client_view(client)
     if secret:

@@ -64,7 +64,7 @@ from joserfc.errors import JoseError
 
 from backend.audit.service import Actor
 from backend.oauth import service
-from backend.oauth.keys import SigningKey
+from backend.oauth.keys import SigningKey, public_jwks
 from backend.oauth.models import OAuthAuthorizationCode, OAuthClient, OAuthToken
 from backend.settings import Settings
 
@@ -361,16 +361,17 @@ class OpenIDCodeExtension(OpenIDCode):
         return {"sub": user.sub}  # profile claims are served by the UserInfo endpoint
 
     def resolve_client_private_key(self, client: Client) -> Any:
-        return self.server.signing_key.key_set
+        return self.server.id_token_key(client).key_set
 
     def get_client_algorithm(self, client: Client) -> str:
-        return self.server.signing_key.alg
+        return self.server.id_token_key(client).alg
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         return {"iss": self.server.issuer, "aud": client.get_client_id(), "exp": int(time.time()) + service.ID_TOKEN_TTL_S}
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
-        return {"alg": self.server.signing_key.alg, "kid": self.server.signing_key.kid, "typ": "JWT"}
+        key = self.server.id_token_key(client)
+        return {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
@@ -469,10 +470,12 @@ class AccessTokenValidator(JWTBearerTokenValidator):
 class OAuthServer(AuthorizationServer):
     """One per worker process; built when the server starts, on its event loop."""
 
-    def __init__(self, *, settings: Settings, signing_key: SigningKey, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, *, settings: Settings, signing_key: SigningKey, loop: asyncio.AbstractEventLoop,
+                 id_token_keys: dict[str, SigningKey] | None = None) -> None:
         super().__init__(scopes_supported=list(service.SCOPES))
         self.settings = settings
-        self.signing_key = signing_key
+        self.signing_key = signing_key  # access tokens, and ID tokens of clients that ask for nothing else
+        self.id_token_keys = {signing_key.alg: signing_key, **(id_token_keys or {})}
         self.issuer = settings.effective_public_url.rstrip("/")
         self.resource_audience = self.issuer
         self._loop = loop
@@ -489,6 +492,13 @@ class OAuthServer(AuthorizationServer):
         if not is_secure_transport(self.issuer):
             log.warning("OAuth issuer %s is neither https nor loopback: set PUBLIC_URL to an https address; "
                         "the OAuth endpoints refuse plain http (insecure_transport)", self.issuer)
+
+    def id_token_key(self, client: Client) -> SigningKey:
+        """The key of the algorithm the client registered (OIDC Registration §2), else the signing key."""
+        return self.id_token_keys.get(client.row.id_token_signed_response_alg) or self.signing_key
+
+    def public_jwks(self) -> dict[str, Any]:
+        return public_jwks([self.signing_key, *self.id_token_keys.values()])
 
     # -- the bridge between Authlib's threads and the event loop --
 
@@ -594,9 +604,9 @@ class OAuthServer(AuthorizationServer):
             "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
             "introspection_endpoint_auth_methods_supported": Introspection.CLIENT_AUTH_METHODS,
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": [self.signing_key.alg],
+            "id_token_signing_alg_values_supported": list(self.id_token_keys),  # the default first; RS256 always
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
-                                 "name", "phone_number_masked", "resident_public_id", "certify_url"],
+                                 "name", "phone_number_masked", "certify_url"],
             "authorization_response_iss_parameter_supported": True,
             "ui_locales_supported": ["zh-CN"],
         }

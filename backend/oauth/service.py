@@ -42,6 +42,7 @@ SCOPES: dict[str, str] = {
     "certification:start": "从该网站直接打开智链的认证页面，为您开始认证",
 }
 GRANT_TYPES = ("authorization_code", "refresh_token")
+ID_TOKEN_ALGS = ("ES256", "RS256")
 
 
 def hash_secret(value: str) -> str:
@@ -87,9 +88,15 @@ def validate_redirect_uri(uri: str) -> str:
 
 async def create_client(
     *, name: str, redirect_uris: list[str], scopes: list[str], confidential: bool, actor: Actor,
-    sector_identifier: str | None = None,
+    sector_identifier: str | None = None, id_token_alg: str | None = None, id_token_algs: list[str] | None = None,
 ) -> tuple[OAuthClient, str | None]:
-    """Register a portal; returns the client and, for confidential clients, its secret (shown once)."""
+    """Register a portal; returns the client and, for confidential clients, its secret (shown once).
+
+    `id_token_alg` is the client's ``id_token_signed_response_alg``; `id_token_algs` what the provider signs with.
+    """
+    if id_token_alg and id_token_alg not in (id_token_algs or ID_TOKEN_ALGS):
+        raise ValidationFailed(f"不支持的 ID 令牌签名算法：{id_token_alg}", code="oauth.id_token_alg_invalid",
+                               field="id_token_signed_response_alg")
     if not redirect_uris:
         raise ValidationFailed("至少需要一个回调地址", code="oauth.redirect_uri_missing", field="redirect_uris")
     uris = [validate_redirect_uri(uri.strip()) for uri in redirect_uris]
@@ -111,6 +118,7 @@ async def create_client(
         client_id="zl_" + secrets.token_urlsafe(16), name=name, secret_hash=hash_secret(secret) if secret else None,
         is_confidential=confidential, redirect_uris=uris, scopes=sorted(set(scopes)),
         sector_identifier=sector_identifier, created_by=f"{actor.kind}:{actor.id}",
+        id_token_signed_response_alg=id_token_alg or "",
     )
     await audit.record(
         actor=actor, action="oauth.client_created", target_kind="oauth_client", target_id=client.client_id,
@@ -138,6 +146,7 @@ def client_view(client: OAuthClient) -> dict[str, Any]:
         "redirect_uris": client.redirect_uris,
         "scopes": client.scopes,
         "sector_identifier": client.sector_identifier,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg or None,
         "token_endpoint_auth_method": "client_secret_basic" if client.is_confidential else "none",
         "created_at": client.created_at.isoformat(),
     }
@@ -359,8 +368,6 @@ async def userinfo(*, access: PortalAccess, settings: Settings, cipher: FieldCip
         phone = cipher.decrypt_text(access.app_user.phone_cipher, purpose=PHONE_PURPOSE)
         info["name"] = resident.name if resident else "智链用户"
         info["phone_number_masked"] = mask_phone(phone)
-    if "certification:read" in access.scopes:
-        info["resident_public_id"] = str(resident.public_id) if resident else None
     if "certification:start" in access.scopes:
         info["certify_url"] = claims.certify_link(public_url=settings.effective_public_url, resident=resident)
     return info
@@ -372,10 +379,7 @@ async def certification_status(*, access: PortalAccess) -> dict[str, Any]:
 
 async def certification_start(*, access: PortalAccess, settings: Settings) -> dict[str, Any]:
     resident = await _resident_of(access.app_user)
-    return {
-        "resident_public_id": str(resident.public_id) if resident else None,
-        "certify_url": claims.certify_link(public_url=settings.effective_public_url, resident=resident),
-    }
+    return {"certify_url": claims.certify_link(public_url=settings.effective_public_url, resident=resident)}
 
 
 def new_refresh_token() -> str:

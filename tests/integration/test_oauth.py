@@ -7,6 +7,7 @@ authorize -> phone + code sign-in -> consent -> redirect back with `code`, `stat
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import secrets
@@ -58,10 +59,12 @@ async def platform_admin(client):
 
 
 async def register(client, admin, *, confidential: bool = True, scopes: str = ALL_SCOPES,
-                   redirect_uri: str = CALLBACK, sector: str | None = None) -> Portal:
+                   redirect_uri: str = CALLBACK, sector: str | None = None, id_token_alg: str | None = None) -> Portal:
     body = {"name": "市民云", "redirect_uris": [redirect_uri], "scopes": scopes.split(), "confidential": confidential}
     if sector:
         body["sector_identifier"] = sector
+    if id_token_alg:
+        body["id_token_signed_response_alg"] = id_token_alg
     response = await client.post("/api/oauth/clients", json=body, headers=admin.headers)
     assert response.status_code == 201, response.text
     data = response.json()
@@ -186,7 +189,10 @@ async def test_discovery_and_jwks(client, server):
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert meta["subject_types_supported"] == ["pairwise"]
     keys = (await client.get("/oauth/jwks")).json()["keys"]
-    assert len(keys) == 1 and keys[0]["kid"] and "d" not in keys[0]
+    assert {k["alg"] for k in keys} == {"ES256", "RS256"} and all(k["kid"] and "d" not in k for k in keys)
+    # OIDC Discovery 1.0 §3: RS256 MUST be listed; the default (first) stays ES256
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
+    assert "resident_public_id" not in meta["claims_supported"]
 
 
 async def test_real_client_completes_code_flow_refreshes_and_is_refused_after_revocation(
@@ -219,11 +225,11 @@ async def test_real_client_completes_code_flow_refreshes_and_is_refused_after_re
         assert info["sub"] == id_claims["sub"]
         assert info["name"] == resident.name
         assert info["phone_number_masked"] == resident.phone[:3] + "****" + resident.phone[-4:]
-        assert info["certify_url"].endswith(f"/m/#/certify?resident={resident.public_id}")
+        assert info["certify_url"].endswith("/m/#/certify")
         status = (await oauth.get("/api/portal/certification")).json()
         this_month = periods.month_of(date.today())
-        assert status["resident_public_id"] == resident.public_id
-        assert status["months"][0] == {"period": this_month, "status": "pending", "certified_at": None,
+        assert "resident_public_id" not in status and resident.public_id not in str(status)
+        assert status["months"][0] == {"period": this_month, "status": "pending", "certified_on": None,
                                        "method": None, "late": False}
         # once certified (here: a home visit attested by staff), the portal reads it
         row = await ResidentModel.get(public_id=resident.public_id)
@@ -479,6 +485,75 @@ async def test_pairwise_subjects_differ_between_sectors(client, server, browser,
             await oauth.fetch_token(f"{server.url}/oauth/token", code=params["code"], code_verifier=verifier)
             subs.append((await oauth.get("/oauth/userinfo")).json()["sub"])
     assert subs[0] != subs[1] and all(len(s) >= 32 for s in subs)
+
+
+async def test_two_portals_get_only_pairwise_identifiers(client, server, browser, platform_admin):
+    """Issue 13 item 13: two portals got different `sub`s but the same global `resident_public_id` under
+    certification:read (the credential subject too). Everything both portals read for one resident, every
+    scope granted, shares no identifier."""
+    a = await register(client, platform_admin, sector="portal-a.example")
+    b = await register(client, platform_admin, sector="portal-b.example")
+    resident = await a_resident(server)
+    row = await ResidentModel.get(public_id=resident.public_id)
+    period = await periods.current_period(community_id=row.community_id)
+    await record_certification(resident=row, period=period, method=Method.HOME_VISIT, attempt=None,
+                               assisted_by="staff:1")
+    seen = []
+    for portal in (a, b):
+        oauth, params, verifier, _ = await code_flow(server, browser, portal, resident)
+        async with oauth:
+            token = await oauth.fetch_token(f"{server.url}/oauth/token", code=params["code"], code_verifier=verifier)
+            answers = {"id_token": jwt.decode(token["id_token"], options={"verify_signature": False}),
+                       "access_token": jwt.decode(token["access_token"], options={"verify_signature": False})}
+            for path in ("/oauth/userinfo", "/api/portal/certification", "/api/portal/certification/start"):
+                response = await oauth.get(path)
+                assert response.status_code == 200, response.text
+                answers[path] = response.json()
+        seen.append(answers)
+    text = [json.dumps(answers, ensure_ascii=False) for answers in seen]
+    assert all(resident.public_id not in t for t in text)
+
+    def values(value):
+        if isinstance(value, dict):
+            return {x for v in value.values() for x in values(v)}
+        if isinstance(value, list):
+            return {x for v in value for x in values(v)}
+        return {value} if isinstance(value, str) and len(value) >= 16 else set()
+
+    per_resident = {server.url, f"{server.url}/m/#/certify", resident.name, " ".join(sorted(ALL_SCOPES.split()))}
+    shared = {v for v in values(seen[0]) & values(seen[1]) if v not in per_resident}
+    assert not shared, shared  # only the issuer, the generic deep link, the scope and the name (profile)
+    months = seen[0]["/api/portal/certification"]["months"]
+    assert months[0]["status"] == "certified" and len(months[0]["certified_on"]) == 10  # a day, not an instant
+    assert seen[0]["/oauth/userinfo"]["sub"] != seen[1]["/oauth/userinfo"]["sub"]
+
+
+async def test_a_client_registered_for_rs256_gets_rs256_id_tokens(client, server, browser, platform_admin):
+    """Issue 13 item 14: OIDC Discovery requires RS256 for ID tokens; a client asking for it gets it, the
+    others keep the provider's default (ES256)."""
+    rs = await register(client, platform_admin, id_token_alg="RS256")
+    default = await register(client, platform_admin)
+    listed = {c["client_id"]: c for c in (await client.get("/api/oauth/clients", headers=platform_admin.headers)).json()["items"]}
+    assert listed[rs.client_id]["id_token_signed_response_alg"] == "RS256"
+    assert listed[default.client_id]["id_token_signed_response_alg"] is None
+    bad = await client.post("/api/oauth/clients", headers=platform_admin.headers, json={
+        "name": "x", "redirect_uris": [CALLBACK], "scopes": ["openid"], "id_token_signed_response_alg": "HS256"})
+    assert bad.status_code == 422
+    resident = await a_resident(server)
+    jwks = jwt.PyJWKSet.from_dict((await client.get("/oauth/jwks")).json())
+    for portal, alg in ((rs, "RS256"), (default, "ES256")):
+        oauth, params, verifier, nonce = await code_flow(server, browser, portal, resident, scope="openid")
+        async with oauth:
+            token = await oauth.fetch_token(f"{server.url}/oauth/token", code=params["code"], code_verifier=verifier)
+            header = jwt.get_unverified_header(token["id_token"])
+            assert header["alg"] == alg
+            key = next(k for k in jwks.keys if k.key_id == header["kid"])
+            claims = jwt.decode(token["id_token"], key.key, algorithms=[alg], audience=portal.client_id,
+                                issuer=server.url)
+            assert claims["nonce"] == nonce and claims["at_hash"]
+            # the access token keeps the provider's signing key whatever the client asked for ID tokens
+            assert jwt.get_unverified_header(token["access_token"])["alg"] == "ES256"
+            assert (await oauth.get("/oauth/userinfo")).status_code == 200
 
 
 # ---- our JSON API: clients and consents ----

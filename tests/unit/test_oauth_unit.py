@@ -52,6 +52,32 @@ def test_key_from_the_environment_ec_or_rsa_with_escaped_newlines(tmp_path):
         keys.load_signing_key(_settings(tmp_path, oauth_signing_key=_pem(ec.generate_private_key(ec.SECP384R1()))))
 
 
+def test_an_rs256_key_for_id_tokens_beside_an_ec_signing_key(tmp_path):
+    """OIDC Discovery requires RS256: generated and kept in development, required in production, not
+    needed when the signing key is RSA already."""
+    settings = _settings(tmp_path)
+    signing = keys.load_signing_key(settings)
+    first = keys.load_id_token_keys(settings, signing)
+    assert list(first) == ["ES256", "RS256"] and first["RS256"].alg == "RS256"
+    path = tmp_path / keys.DEFAULT_RS256_KEY_FILE
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert keys.load_id_token_keys(settings, signing)["RS256"].kid == first["RS256"].kid
+    jwks = keys.public_jwks([signing, *first.values()])["keys"]
+    assert sorted(k["alg"] for k in jwks) == ["ES256", "RS256"] and all("d" not in k for k in jwks)
+    production = _settings(tmp_path / "prod", zhilian_env="production",
+                           oauth_signing_key=_pem(ec.generate_private_key(ec.SECP256R1())))
+    with pytest.raises(SettingsError, match="OAUTH_RS256_KEY"):
+        keys.load_id_token_keys(production, keys.load_signing_key(production))
+    rsa_pem = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    from_env = keys.load_id_token_keys(replace(production, oauth_rs256_key=rsa_pem), keys.load_signing_key(production))
+    assert from_env["RS256"].alg == "RS256"
+    with pytest.raises(SettingsError, match="RSA"):
+        keys.load_id_token_keys(replace(production, oauth_rs256_key=_pem(ec.generate_private_key(ec.SECP256R1()))),
+                                keys.load_signing_key(production))
+    rsa_signing = keys.load_signing_key(replace(production, oauth_signing_key=rsa_pem))
+    assert list(keys.load_id_token_keys(replace(production, oauth_signing_key=rsa_pem), rsa_signing)) == ["RS256"]
+
+
 def test_pairwise_subjects_are_stable_per_sector_and_unlinkable_across(tmp_path):
     settings = _settings(tmp_path)
     a1 = service.pairwise_subject(settings=settings, sector_identifier="a.example", app_user_id=7)

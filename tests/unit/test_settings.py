@@ -16,6 +16,7 @@ STRONG = {
     "QR_SIGNING_KEY": "q" * 48,
     "DATABASE_URL": "postgres://zhilian@db/zhilian",
     "REDIS_URL": "redis://cache:6379/0",
+    "PUBLIC_URL": "https://zhilian.example.cn",
 }
 
 
@@ -43,6 +44,15 @@ def test_production_needs_postgres_and_redis():
         Settings.from_env({**STRONG, "DATABASE_URL": "sqlite:///tmp/x.db"}, env_file=None)
     with pytest.raises(SettingsError, match="REDIS_URL"):
         Settings.from_env({**STRONG, "REDIS_URL": ""}, env_file=None)
+
+
+def test_production_refuses_a_public_url_that_is_not_https():
+    """did:web resolves over HTTPS only and the OAuth endpoints refuse plain http (issue 13 item 14)."""
+    for url in ("", "http://zhilian.example.cn", "https://", "zhilian.example.cn"):
+        with pytest.raises(SettingsError, match="PUBLIC_URL"):
+            Settings.from_env({**STRONG, "PUBLIC_URL": url}, env_file=None)
+    assert Settings.from_env({**STRONG, "PUBLIC_URL": "https://zl.example.cn/base"}, env_file=None).is_production
+    assert not Settings.from_env({"PUBLIC_URL": "http://127.0.0.1:8000"}, env_file=None).is_production
 
 
 def test_bad_values_are_named():
