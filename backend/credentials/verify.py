@@ -394,8 +394,8 @@ def verify_bundle(
 ) -> tuple[list[Report], Report | None]:
     """Every credential of a bundle (its own status lists, one cache), then the signed manifest if given.
 
-    The one procedure behind ``scripts/verify`` and ``POST /api/exports/verify``: they differ only
-    in where `did_documents` and `trust` come from. `manifest_document` is the downloaded manifest
+    The credential part of ``backend.exports.attest.verify_export`` (which adds the bundle's own
+    signature, period and completeness checks). `manifest_document` is the downloaded manifest
     file (``{"manifest", "inclusion"}``) or a bare manifest; `bundle_bytes` is the bundle file as is.
     CPU-bound (signatures, BLS pairings): run it off any event loop.
     """
