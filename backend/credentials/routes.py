@@ -74,8 +74,8 @@ async def status_list_credential(request: Request, code: str, number: int, purpo
 @bp.get("/credentials/statuslists/<code:str>/<number:int>")
 async def token_status_list(request: Request, code: str, number: int) -> HTTPResponse:
     """The IETF Status List Token (JWT) the SD-JWT VCs of a list pair point at."""
-    community = await Community.get_or_none(code=code)
-    if community is None or number < 0:
+    community = await Community.get_or_none(code=code) if len(code) <= 32 and 0 <= number < 2**31 else None
+    if community is None:
         raise NotFoundError("没有这个状态列表", code="credentials.unknown_status_list")
     token = await service.token_status_list(settings=_settings(request), community=community, number=number)
     return raw(token.encode(), content_type=token_status.MEDIA_TYPE,

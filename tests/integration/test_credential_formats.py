@@ -134,7 +134,8 @@ async def test_sd_jwt_vc_has_a_lifetime_and_a_status_and_is_refused_when_suspend
                               headers=world.staff.headers)).status_code == 200
     assert (await sd_jwt_of(client, credential, headers, created["id"])).status_code == 409
     assert await token_status(client, payload["status"], did_document) == 1
-    assert (await client.get(f"/credentials/statuslists/{world.community_code}/-1")).status_code == 404
+    for bad in (f"{world.community_code}/-1", f"{world.community_code}/99999999999999999999", f"{'A' * 40}/0"):
+        assert (await client.get(f"/credentials/statuslists/{bad}")).status_code == 404
 
 
 async def test_an_old_months_credential_gets_no_sd_jwt(client, server, make_world):
