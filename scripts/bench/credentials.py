@@ -11,8 +11,9 @@ In-process and offline, no server: the same functions the backend and ``scripts/
   its proof, expansion, the bit), the log-signed checkpoint, the BLS aggregate of 2 of 3
   witnesses and the Merkle inclusion proof in a tree of N leaves (built here with ``chain``'s
   own merkle, checkpoint and bls modules, like the sequencer does);
-* verify_bundle: the same over one bundle, each status list and checkpoint checked once
-  (what ``scripts/verify`` does).
+* verify_bundle: the same over one bundle, each status list and checkpoint checked once;
+* verify_export / bundle_sign: a signed department bundle of those credentials, checked whole
+  (bundle signature, period, completeness, then every credential: what ``scripts/verify`` does).
 
 * issue_db (``--db-count``, default 300; 0 skips): ``service.issue_for_certification`` end to end on
   a temporary SQLite file (or ``--database-url``): status index allocation, signing, the
@@ -179,6 +180,27 @@ def main(argv: list[str] | None = None) -> int:
         assert verify_credential(signed, did_documents=did_documents, status_lists=lists, inclusion=inclusion,
                                  trust=trust, cache=shared).ok
     rate("verify_bundle", full, time.perf_counter() - started)
+    # a department export of those credentials: the bundle's own signature, then everything verify_export checks
+    from backend.exports import attest
+
+    rows = [{"row": i + 1, "status": "certified", "method": "self", "certified_at": "2026-11-20T08:00:00Z",
+             "credential": signed["id"], "credential_status": "valid", "anchored": True}
+            for i, (signed, _) in enumerate(credentials[:full])]
+    export = {"format": attest.BUNDLE_FORMAT, "issuer": did,
+              "export": {"id": "bench", "community": "NQ01", "period": "2026-11", "programme": "elderly_subsidy",
+                         "department": "civil_affairs", "generated_at": "2026-11-20T09:00:00Z"},
+              "counts": {"total": full, "credentials": full}, "files": {"xlsx": "00" * 32}, "rows": rows,
+              "issuers": did_documents, "trust": None, "status_lists": lists,
+              "credentials": [{"credential": signed, "inclusion": inclusion}
+                              for (signed, _), inclusion in zip(credentials[:full], bundles, strict=True)]}
+    started = time.perf_counter()
+    signed_export = attest.sign(export, private_key=key, verification_method=method)
+    sign_s = time.perf_counter() - started
+    started = time.perf_counter()
+    verdict = attest.verify_export(signed_export, did_documents=did_documents, trust=trust)
+    assert verdict.ok, [r.as_dict() for r in verdict.reports if not r.ok]
+    rate("verify_export", full, time.perf_counter() - started)
+    print(f"bundle_sign  {full:>6} credentials signed as one bundle in {1000 * sign_s:.1f} ms")
     print(f"bls backend: {type(bls.BACKEND).__name__}, "
           f"tree size {tree.size}, status lists 2 x {status_list.MIN_ENTRIES} entries")
     if args.db_count:
