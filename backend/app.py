@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 
 import ujson
 from sanic import Request, Sanic
@@ -59,10 +60,12 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
     app.ctx.settings = settings
     app.ctx.cipher = build_cipher(settings)
     app.ctx.metrics = Metrics()
+    app.ctx.clock = lambda: datetime.now(UTC)  # the one clock deadlines are computed with (tests freeze it)
     app.ctx.outbox_handlers = {}
     from backend.credentials import anchor as credential_anchor
 
     credential_anchor.install(app, settings)  # issue on certification.passed, anchor when CHAIN_URL is set
+    _install_workorder_handlers(app)
     app.ctx.face = FaceRuntime(face_config_from_env(settings.model_dir), threads=settings.face_threads)
 
     register_error_handlers(app)
@@ -70,6 +73,16 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
     _register_blueprints(app)
     _register_listeners(app, settings)
     return app
+
+
+def _install_workorder_handlers(app: Sanic) -> None:
+    """Effects flowing up to the work orders arrive as outbox events with plain data."""
+    from backend.workorders import outreach
+
+    async def unreached(event):
+        await outreach.on_unreached(event, now=app.ctx.clock())
+
+    app.ctx.outbox_handlers[outreach.UNREACHED_EVENT] = unreached
 
 
 def _register_blueprints(app: Sanic) -> None:
@@ -86,9 +99,11 @@ def _register_blueprints(app: Sanic) -> None:
     from backend.residents.binding_routes import bp as bindings_bp
     from backend.residents.routes import bp as residents_bp
     from backend.web import register_console, register_miniapp
+    from backend.workorders.open311_routes import bp as open311_bp
+    from backend.workorders.routes import bp as workorders_bp
 
     for bp in (ops_bp, auth_bp, residents_bp, audit_bp, certification_bp, evidence_bp, qr_bp, bindings_bp, oauth_bp,
-               credentials_bp, exports_bp, notify_bp):
+               credentials_bp, exports_bp, notify_bp, workorders_bp, open311_bp):
         app.blueprint(bp)
     register_miniapp(app)  # the resident app's built files at /m/
     register_console(app)  # the staff console's built files at /console/

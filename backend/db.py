@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "backend.oauth.models",
     "backend.credentials.models",
     "backend.exports.models",
+    "backend.workorders.models",
 ]
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger("zhilian.worker")
 
 OUTBOX_EVERY_S = 2.0
 UPKEEP_EVERY_S = 3600.0
+DEADLINES_EVERY_S = 60.0  # work-order warnings (80 %) and escalations (100 %)
 
 
 def outbox_handlers(app: Sanic) -> dict[str, outbox.Handler]:
@@ -43,19 +44,44 @@ async def upkeep(app: Sanic) -> None:
                                        wechat=app.ctx.wechat)
     from backend.audit.service import anchor_head
 
+    await certification_outreach(app)  # elders nobody will reach become work orders for the grid worker
     await anchor_head()  # the trail so far goes on the chain (waits in the outbox without one)
     purged = await review.purge_expired_frames(now)
     if purged:
         log.info("purged review frames", extra={"count": purged})
 
 
+async def certification_outreach(app: Sanic) -> int:
+    """Flag this and last month's unreached elders (after the due day) for outreach; idempotent."""
+    from backend.certification import outreach
+    from backend.certification.models import Period
+    from backend.certification.periods import month_of, previous_month
+
+    now = app.ctx.clock()
+    this_month = month_of(now.astimezone(outreach.LOCAL_TZ).date())
+    flagged = 0
+    for period in await Period.filter(month__in=[this_month, previous_month(this_month)]):
+        flagged += await outreach.flag_unreached(period=period, now=now)
+    return flagged
+
+
+async def work_order_deadlines(app: Sanic) -> dict[str, int]:
+    """Warn and escalate work orders by the app's clock."""
+    from backend.workorders import deadlines
+
+    return await deadlines.sweep(now=app.ctx.clock())
+
+
 async def run_forever(app: Sanic) -> None:
-    last_upkeep = 0.0
+    last_upkeep = last_deadlines = 0.0
     while True:
         try:
             handlers = outbox_handlers(app)
             if handlers:
                 await outbox.run_due(handlers)
+            if time.monotonic() - last_deadlines >= DEADLINES_EVERY_S:
+                last_deadlines = time.monotonic()
+                await work_order_deadlines(app)
             if time.monotonic() - last_upkeep >= UPKEEP_EVERY_S:
                 last_upkeep = time.monotonic()
                 await upkeep(app)

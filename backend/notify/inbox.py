@@ -38,6 +38,16 @@ TITLES = {
     "binding_ended": "帮办已解除",
     "binding_ended_for_elder": "帮办已解除",
     "binding_withdrawn_for_elder": "帮办申请已撤回",
+    "wo_submitted": "随手拍已提交",
+    "wo_accepted": "随手拍已受理",
+    "wo_dispatched": "随手拍已派单",
+    "wo_in_progress": "随手拍处理中",
+    "wo_extended": "随手拍办理延期",
+    "wo_resolved": "随手拍已办结，请评价",
+    "wo_reopened": "随手拍重新办理",
+    "wo_merged": "随手拍已合并",
+    "wo_out_of_scope": "随手拍不属于受理范围",
+    "wo_called_back": "感谢评价",
 }
 DEFAULT_TITLE = "通知"
 LINKS = {  # where the app takes the reader to act on a message (a route of the phone app)
@@ -55,6 +65,9 @@ LINKS = {  # where the app takes the reader to act on a message (a route of the 
     "binding_ended": "/helper",
     "binding_ended_for_elder": "/",
     "binding_withdrawn_for_elder": "/",
+    **{template: "/reports" for template in ("wo_submitted", "wo_accepted", "wo_dispatched", "wo_in_progress",
+                                             "wo_extended", "wo_resolved", "wo_reopened", "wo_merged",
+                                             "wo_out_of_scope", "wo_called_back")},
 }
 _SIGN = re.compile(r"^【[^】]{1,12}】")
 

@@ -46,6 +46,17 @@ APP_TEMPLATES = {
     "binding_ended": "{ending}，您不能再帮TA认证了。",
     "binding_ended_for_elder": "{ending}，TA不能再帮您认证了。",
     "binding_withdrawn_for_elder": "{helper}（{relation}）撤回了帮办申请，不需要您再处理。",
+    # 随手拍 work orders: the reporter and followers hear of each step (composed by backend/workorders)
+    "wo_submitted": "您反映的“{category}”（{number}）已提交，社区会尽快受理。",
+    "wo_accepted": "您反映的“{category}”（{number}）社区已受理。",
+    "wo_dispatched": "“{category}”（{number}）已派给{team}处理，预计{due}前办结。",
+    "wo_in_progress": "{team}已开始处理“{category}”（{number}）。",
+    "wo_extended": "“{category}”（{number}）的办理时间延长到{due}：{note}",
+    "wo_resolved": "“{category}”（{number}）已办结：{note}。解决了吗？满意吗？请在“我的随手拍”里告诉我们。",
+    "wo_reopened": "“{category}”（{number}）将重新办理（重办），感谢您的反馈。",
+    "wo_merged": "您反映的“{category}”（{number}）与工单{into}是同一个问题，已合并，之后的进展会一并通知您。",
+    "wo_out_of_scope": "您反映的“{category}”（{number}）不属于社区受理范围，负责单位：{responsible}。{note}",
+    "wo_called_back": "感谢您对“{category}”（{number}）的评价。",
 }
 
 
@@ -69,6 +80,25 @@ async def _safely(template: str, recipients: Iterable[tuple[AppUser, str]], **pa
     except Exception:  # a notice must never fail the certification or binding it reports
         log.exception("in-app notice not stored", extra={"template": template})
         return 0
+
+
+async def deliver(*, recipients: Iterable[tuple[str, str]], template: str, **params: str) -> int:
+    """Plain-data entry for the domains above notify: (encrypted phone, phone index) pairs, a template.
+
+    The caller composed the parameters; nothing here knows what a work order is. Courtesy only:
+    a failure is logged and never fails the step that it reports.
+    """
+    written = 0
+    try:
+        for phone_cipher, phone_index in dict.fromkeys(recipients):
+            await OutboundMessage.create(
+                channel=APP_CHANNEL, recipient_cipher=phone_cipher, recipient_index=phone_index,
+                template=template, body=APP_TEMPLATES[template].format(**params), status=IN_APP_STATUS,
+            )
+            written += 1
+    except Exception:
+        log.exception("in-app notice not stored", extra={"template": template})
+    return written
 
 
 # ---- who reads it ----

@@ -43,7 +43,8 @@ class Card:
     qr_version: int
 
 
-def _ensure_font() -> None:
+def ensure_font() -> None:
+    """Register the CID font once per process (also used by the work-order point signs)."""
     with _font_lock:
         if FONT not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -57,7 +58,7 @@ def _centred(canvas: Canvas, text: str, *, y: float, size: float, max_width: flo
     canvas.drawCentredString(A6[0] / 2, y, text)
 
 
-def _draw_qr(canvas: Canvas, modules: tuple[tuple[bool, ...], ...], *, x: float, y: float, side: float) -> None:
+def draw_qr(canvas: Canvas, modules: tuple[tuple[bool, ...], ...], *, x: float, y: float, side: float) -> None:
     """Draw the module matrix (quiet zone included) as a square of `side` points at (x, y)."""
     count = len(modules)
     cell = side / count
@@ -87,7 +88,7 @@ def _draw_card(canvas: Canvas, card: Card, printed_on: date) -> None:
 
     side = 66 * mm
     qr_top = height - 36 * mm
-    _draw_qr(canvas, matrix(card.qr_content), x=(width - side) / 2, y=qr_top - side, side=side)
+    draw_qr(canvas, matrix(card.qr_content), x=(width - side) / 2, y=qr_top - side, side=side)
 
     y = qr_top - side - 7 * mm
     for line in INSTRUCTIONS:
@@ -101,7 +102,7 @@ def _draw_card(canvas: Canvas, card: Card, printed_on: date) -> None:
 
 def render_cards(cards: Iterable[Card], *, printed_on: date | None = None, title: str = "智链二维码卡片") -> bytes:
     """A PDF with one A6 page per card, in the order given."""
-    _ensure_font()
+    ensure_font()
     printed_on = printed_on or date.today()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A6, pageCompression=1)

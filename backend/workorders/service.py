@@ -1,0 +1,984 @@
+"""The work-order engine's rules: reporting, moving a case through its states, photos, followers,
+duplicates, what each viewer may see, and the entry other domains use.
+
+Who may do what is the table in `states.py`; this module works out the caller's parties on one
+case (dispatcher, handler, approver, reporter, system), applies the move's effects, appends the
+history row and tells the reporter and followers. Times come from the caller's clock (`now`), so
+the deadline rules run the same under a frozen clock in tests. Privacy: a reporter is never named
+to other residents unless they chose so; private categories are seen by staff (and the reporter)
+only; the reporter's contact is decrypted only for staff of the case's community, and audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.functions import Count
+
+from backend.audit import service as audit
+from backend.audit.service import SYSTEM as SYSTEM_ACTOR
+from backend.audit.service import Actor
+from backend.auth.models import AppUser, Role, StaffUser
+from backend.errors import ApiError, Conflict, Forbidden, NotFoundError, ValidationFailed
+from backend.notify import notices
+from backend.residents import bindings
+from backend.residents.models import BindingStatus, HelperBinding, Resident
+from backend.security.fieldcrypt import FieldCipher
+from backend.security.masking import mask_name, mask_phone
+from backend.workorders import catalog, clock, geo, photos
+from backend.workorders.models import (
+    Category,
+    Follower,
+    HandlerTeam,
+    Open311Key,
+    PhotoKind,
+    QrPoint,
+    Source,
+    TeamMember,
+    WorkOrder,
+    WorkOrderEvent,
+    WorkOrderPhoto,
+)
+from backend.workorders.states import (
+    CLOCK_STATES,
+    CLOSED_STATES,
+    FINAL_STATES,
+    STATE_LABELS,
+    MoveRefused,
+    Need,
+    Party,
+    State,
+    allowed_actions,
+    check_move,
+    clock_holder,
+    open311_status,
+)
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+PHONE_PURPOSE = "phone"
+NAME_PURPOSE = "workorder.reporter_name"
+CONTACT_PURPOSE = "workorder.reporter_contact"
+MAX_PHOTOS = 9
+RECENT_DAYS = 30  # closed cases still offered as duplicates
+MAX_EXTENSION_HOURS = 30 * 24
+DISPATCH_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
+APPROVER_ROLES = frozenset({Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
+SOURCE_LABELS = {Source.RESIDENT: "居民随手拍", Source.STAFF: "工作人员登记", Source.DEVICE: "设备告警",
+                 Source.HEALTH: "健康异常", Source.OUTREACH: "认证外联", Source.PARTNER: "城市平台（Open311）"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who acts: a staff member (with the communities they see), an app user, the system, a partner."""
+
+    kind: str  # staff | app | system | partner
+    id: int | None = None
+    role: str = ""
+    community_ids: list[int] | None = field(default=None)
+    actor: Actor = SYSTEM_ACTOR
+    label: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id is not None else self.kind
+
+
+SYSTEM = Caller("system", label="系统")
+
+
+@dataclass
+class MoveParams:
+    """What a move may carry besides its note (which ones it needs is in the table)."""
+
+    team_id: int | None = None
+    assignee_id: int | None = None
+    into_id: int | None = None
+    responsible: str | None = None
+    extension_hours: int | None = None
+    satisfied: bool | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    photo_ids: list[int] = field(default_factory=list)
+
+
+def number(wo: WorkOrder) -> str:
+    """The case number people read out on the phone."""
+    return f"GD{wo.id:06d}"
+
+
+def local_text(at: datetime) -> str:
+    local = at.astimezone(LOCAL_TZ)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+# ---- reading cases with the caller's rights ----
+
+def _scoped(caller: Caller):
+    query = WorkOrder.all()
+    if caller.kind == "staff" and caller.community_ids is not None:
+        query = query.filter(community_id__in=caller.community_ids)
+    return query
+
+
+async def _case_or_404(caller: Caller, work_order_id: int) -> WorkOrder:
+    """The case if the caller may see it at all (staff: their communities; app: public or theirs)."""
+    wo = await _scoped(caller).get_or_none(id=work_order_id).prefetch_related("category")
+    if wo is None or not await _may_see(caller, wo):
+        raise NotFoundError("没有找到这张工单", code="workorder.not_found")
+    return wo
+
+
+async def _may_see(caller: Caller, wo: WorkOrder) -> bool:
+    if caller.kind in ("staff", "system"):
+        return True
+    if caller.kind != "app":
+        return False
+    if wo.reporter_user_id == caller.id:  # type: ignore[attr-defined]
+        return True
+    return not wo.category.private  # public cases are public (as on Open311), with the reporter hidden
+
+
+async def parties_of(caller: Caller, wo: WorkOrder) -> set[Party]:
+    """How the caller stands to this case."""
+    if caller.kind == "system":
+        return {Party.SYSTEM}
+    parties: set[Party] = set()
+    if caller.kind == "staff":
+        in_scope = caller.community_ids is None or wo.community_id in caller.community_ids  # type: ignore[attr-defined]
+        if in_scope and caller.role in DISPATCH_ROLES:
+            parties.add(Party.DISPATCHER)
+        if in_scope and caller.role in APPROVER_ROLES:
+            parties.add(Party.APPROVER)
+        if wo.team_id and await TeamMember.exists(team_id=wo.team_id, staff_id=caller.id):  # type: ignore[attr-defined]
+            parties.add(Party.HANDLER)
+    elif caller.kind == "app" and wo.reporter_user_id == caller.id:  # type: ignore[attr-defined]
+        parties.add(Party.REPORTER)
+    return parties
+
+
+# ---- attributes (the category's extra fields) ----
+
+def check_attributes(spec: list[dict[str, Any]], given: dict[str, Any], *, stage: str) -> dict[str, Any]:
+    """The given values of this stage's fields, typed and checked; required ones must be there."""
+    clean: dict[str, Any] = {}
+    for item in spec:
+        if item.get("stage", "report") != stage:
+            continue
+        code, label, datatype = item["code"], item.get("label", item["code"]), item["datatype"]
+        value = given.get(code)
+        if value in (None, "", []):
+            if item.get("required"):
+                raise ValidationFailed(f"请填写“{label}”", code="workorder.field_required", field=f"attributes.{code}")
+            continue
+        keys = {v["key"] for v in item.get("values", [])}
+        if datatype == "singlevaluelist":
+            value = str(value)
+            ok = value in keys
+        elif datatype == "multivaluelist":
+            value = [str(v) for v in (value if isinstance(value, list) else [value])]
+            ok = set(value) <= keys
+        elif datatype == "number":
+            try:
+                value = float(value)
+                ok = True
+            except (TypeError, ValueError):
+                ok = False
+        elif datatype == "datetime":
+            try:
+                datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                value, ok = str(value), True
+            except ValueError:
+                ok = False
+        else:
+            value = str(value)
+            ok = len(value) <= (2000 if datatype == "text" else 200)
+        if not ok:
+            raise ValidationFailed(f"“{label}”填写不正确", code="workorder.field_invalid", field=f"attributes.{code}")
+        clean[code] = value
+    return clean
+
+
+# ---- creating ----
+
+@dataclass
+class Place:
+    point: QrPoint | None = None
+    address: str = ""
+    grid: str = ""
+    lat: float | None = None
+    long: float | None = None
+
+    def check(self) -> None:
+        if (self.lat is None) != (self.long is None) or (self.lat is not None and not geo.valid(self.lat, self.long)):
+            raise ValidationFailed("位置的经纬度不正确", code="workorder.bad_location", field="lat")
+        if self.point is None and not self.address.strip() and self.lat is None:
+            raise ValidationFailed("请扫描点位二维码，或说明问题在哪里", code="workorder.no_location",
+                                   field="address")
+
+
+async def _leaf(category: Category) -> Category:
+    if await Category.exists(parent_id=category.id, active=True):
+        raise ValidationFailed(f"“{category.name}”是大类，请选择具体的问题类别", code="workorder.category_not_leaf",
+                               field="category_id")
+    return category
+
+
+async def _create(*, caller: Caller, community_id: int, category: Category, source: Source, description: str,
+                  place: Place, attributes: dict[str, Any], now: datetime, note: str,
+                  source_ref: str | None = None, reporter_user_id: int | None = None,
+                  reporter_staff_id: int | None = None, reporter_name_cipher: str | None = None,
+                  reporter_contact_cipher: str | None = None, show_reporter: bool = False,
+                  on_behalf_resident_id: int | None = None, subject_resident_id: int | None = None,
+                  partner: str = "", hint: tuple[float, float] | None = None) -> WorkOrder:
+    await _leaf(category)
+    place.check()
+    clean = check_attributes(category.fields_spec or [], attributes, stage="report")
+    due = clock.due_at(now, category.deadline_hours)
+    point = place.point
+    wo = await WorkOrder.create(
+        community_id=community_id, category_id=category.id, source=source, source_ref=source_ref,
+        state=State.SUBMITTED, description=description.strip()[:4000], attributes=clean,
+        point_id=point.id if point else None, address=place.address or (point.address if point else ""),
+        grid=place.grid or (point.grid if point else ""),
+        lat=place.lat if place.lat is not None else (point.lat if point else None),
+        long=place.long if place.long is not None else (point.long if point else None),
+        hint_lat=hint[0] if hint else None, hint_long=hint[1] if hint else None,
+        reporter_user_id=reporter_user_id, reporter_staff_id=reporter_staff_id,
+        reporter_name_cipher=reporter_name_cipher, reporter_contact_cipher=reporter_contact_cipher,
+        show_reporter=show_reporter, on_behalf=on_behalf_resident_id is not None,
+        on_behalf_resident_id=on_behalf_resident_id, subject_resident_id=subject_resident_id, partner=partner,
+        round_started_at=now, response_due_at=clock.due_at(now, category.response_hours), due_at=due,
+        warn_at=clock.warn_at(now, due), created_at=now, updated_at=now,
+        open311_token=secrets.token_hex(12) if source == Source.PARTNER and category.open311_type == "batch" else None,
+    )
+    await _append(wo, caller, action="submit_report", from_state=None, to_state=State.SUBMITTED, note=note, now=now,
+                  details={"source": str(source)})
+    await audit.record(actor=caller.actor, action="workorder.create", target_kind="work_order", target_id=wo.id,
+                       community_id=community_id, details={"source": str(source), "category": category.code})
+    await _tell(wo, "wo_submitted", category=category)
+    return wo
+
+
+async def _user_communities(user: AppUser) -> set[int]:
+    """The communities an app user belongs to: their own, and those of the elders they help."""
+    found: set[int] = set()
+    if user.resident_id is not None:  # type: ignore[attr-defined]
+        own = await Resident.get_or_none(id=user.resident_id)  # type: ignore[attr-defined]
+        if own is not None:
+            found.add(own.community_id)  # type: ignore[attr-defined]
+    elders = await HelperBinding.filter(helper_id=user.id, status=BindingStatus.APPROVED).values_list(
+        "resident__community_id", flat=True)
+    return found | set(elders)
+
+
+async def report(*, caller: Caller, category_id: int, description: str, point_token: str | None,
+                 community_id: int | None, address: str, lat: float | None, long: float | None,
+                 hint: tuple[float, float] | None, show_reporter: bool, reporter_name: str | None,
+                 on_behalf_resident_id: int | None, attributes: dict[str, Any], now: datetime,
+                 cipher: FieldCipher) -> WorkOrder:
+    """随手拍 from the app: at a scanned point, or at an address / position in one's community.
+
+    A helper may report for an elder they help (代报, recorded as such).
+    """
+    from backend.workorders import points
+
+    user = await AppUser.get_or_none(id=caller.id, is_active=True)
+    if user is None:
+        raise Forbidden("账号已停用，请联系社区", code="auth.account_disabled")
+    point = await points.point_by_scan(point_token) if point_token else None
+    elder: Resident | None = None
+    if on_behalf_resident_id is not None:
+        if await bindings.can_certify(app_user_id=user.id, resident_id=on_behalf_resident_id) != "helper":
+            raise NotFoundError("只能为您帮办的老人代报", code="workorder.not_helper", field="on_behalf_resident_id")
+        elder = await Resident.get(id=on_behalf_resident_id)
+    if point is not None:
+        target = point.community_id  # type: ignore[attr-defined]
+    elif elder is not None:
+        target = elder.community_id  # type: ignore[attr-defined]
+    else:
+        mine = await _user_communities(user)
+        if community_id is not None and community_id in mine:
+            target = community_id
+        elif community_id is None and len(mine) == 1:
+            target = next(iter(mine))
+        else:
+            raise ValidationFailed("请扫描社区张贴的随手拍二维码，或选择您所在的社区", code="workorder.community_required",
+                                   field="community_id")
+    category = await catalog.category_or_raise(category_id=category_id, community_id=target)
+    if not category.resident_reportable:
+        raise ValidationFailed("这个类别不能由居民提交", code="workorder.category_not_reportable", field="category_id")
+    name = (reporter_name or "").strip()[:30]
+    if not name and user.resident_id is not None:  # type: ignore[attr-defined]
+        own = await Resident.get_or_none(id=user.resident_id)  # type: ignore[attr-defined]
+        name = own.name if own else ""
+    wo = await _create(
+        caller=caller, community_id=target, category=category, source=Source.RESIDENT, description=description,
+        place=Place(point=point, address=address, lat=lat, long=long), attributes=attributes, now=now,
+        note="居民代报（帮办人为老人反映）" if elder else "居民随手拍提交", reporter_user_id=user.id,
+        reporter_name_cipher=cipher.encrypt_text(name, purpose=NAME_PURPOSE) if name else None,
+        show_reporter=show_reporter and bool(name), on_behalf_resident_id=elder.id if elder else None, hint=hint,
+    )
+    return wo
+
+
+async def staff_report(*, caller: Caller, community_id: int, category_id: int, description: str,
+                       point_id: int | None, address: str, grid: str, lat: float | None, long: float | None,
+                       on_behalf_resident_id: int | None, contact_name: str | None, contact_phone: str | None,
+                       attributes: dict[str, Any], now: datetime, cipher: FieldCipher) -> WorkOrder:
+    """A case entered by staff: a phone call, a walk-in, or a grid worker's 代报 for an offline resident."""
+    from backend.workorders import points
+
+    point = await points.point_or_raise(point_id=point_id, community_ids=[community_id]) if point_id else None
+    if on_behalf_resident_id is not None and not await Resident.exists(id=on_behalf_resident_id,
+                                                                     community_id=community_id):
+        raise NotFoundError("没有找到这位居民", code="resident.not_found", field="on_behalf_resident_id")
+    category = await catalog.category_or_raise(category_id=category_id, community_id=community_id)
+    contact = {k: v for k, v in (("name", contact_name), ("phone", contact_phone)) if v}
+    return await _create(
+        caller=caller, community_id=community_id, category=category, source=Source.STAFF, description=description,
+        place=Place(point=point, address=address, grid=grid, lat=lat, long=long), attributes=attributes, now=now,
+        note="工作人员代报" if on_behalf_resident_id else "工作人员登记", reporter_staff_id=caller.id,
+        reporter_contact_cipher=cipher.encrypt_text(json.dumps(contact, ensure_ascii=False), purpose=CONTACT_PURPOSE)
+        if contact else None, on_behalf_resident_id=on_behalf_resident_id,
+    )
+
+
+async def partner_report(*, caller: Caller, community_id: int, category: Category, description: str, place: Place,
+                         attributes: dict[str, Any], contact: dict[str, str], partner: str, now: datetime,
+                         cipher: FieldCipher) -> WorkOrder:
+    """A request a city platform filed through Open311; the person's details are sealed, never shown again
+    outside the community's staff."""
+    sealed = cipher.encrypt_text(json.dumps(contact, ensure_ascii=False), purpose=CONTACT_PURPOSE) if contact else None
+    return await _create(caller=caller, community_id=community_id, category=category, source=Source.PARTNER,
+                         description=description, place=place, attributes=attributes, now=now,
+                         note=f"{partner}（Open311）转来", reporter_contact_cipher=sealed, partner=partner)
+
+
+async def open_from_source(*, community_id: int, source: Source, source_ref: str, category_code: str,
+                           description: str, now: datetime, subject_resident_id: int | None = None,
+                           point_id: int | None = None, address: str = "", lat: float | None = None,
+                           long: float | None = None, attributes: dict[str, Any] | None = None,
+                           ) -> tuple[WorkOrder, bool]:
+    """The entry for other domains' event handlers (device alarms, health alerts, outreach): plain data in.
+
+    Idempotent on (source, source_ref): the same alarm delivered twice opens one case. The case is
+    accepted and dispatched to the category's default team at once, by the system, with notes.
+    """
+    if source in (Source.RESIDENT, Source.STAFF, Source.PARTNER):
+        raise ValueError("open_from_source is for system sources")
+    existing = await WorkOrder.get_or_none(source=source, source_ref=source_ref)
+    if existing is not None:
+        return existing, False
+    category = await catalog.category_by_code(community_id=community_id, code=category_code)
+    point = await QrPoint.get_or_none(id=point_id, community_id=community_id) if point_id else None
+    if subject_resident_id is not None and not address:
+        elder = await Resident.get_or_none(id=subject_resident_id, community_id=community_id)
+        address = (elder.living_address or elder.address) if elder else ""
+    try:
+        wo = await _create(caller=SYSTEM, community_id=community_id, category=category, source=source,
+                           description=description, place=Place(point=point, address=address, lat=lat, long=long),
+                           attributes=attributes or {}, now=now, note=f"{SOURCE_LABELS[source]}自动生成工单",
+                           source_ref=source_ref, subject_resident_id=subject_resident_id)
+    except IntegrityError:  # raced with another worker delivering the same event
+        return await WorkOrder.get(source=source, source_ref=source_ref), False
+    await transition(caller=SYSTEM, work_order_id=wo.id, action="accept", note="系统自动受理", params=MoveParams(),
+                     now=now, cipher=None)
+    if category.default_team_id is not None:  # type: ignore[attr-defined]
+        await transition(caller=SYSTEM, work_order_id=wo.id, action="dispatch", note="按类别自动派单",
+                         params=MoveParams(team_id=category.default_team_id), now=now, cipher=None)  # type: ignore[attr-defined]
+    return await WorkOrder.get(id=wo.id), True
+
+
+# ---- moving a case ----
+
+def _refused(exc: MoveRefused) -> ApiError:
+    if exc.code == "workorder.not_your_move":
+        return Forbidden(exc.message, code=exc.code)
+    if exc.code == "workorder.wrong_state":
+        return Conflict(exc.message, code=exc.code)
+    return ValidationFailed(exc.message, code=exc.code, field="action")
+
+
+async def _root(wo: WorkOrder) -> WorkOrder:
+    seen = {wo.id}
+    while wo.merged_into_id is not None:  # type: ignore[attr-defined]
+        wo = await WorkOrder.get(id=wo.merged_into_id)  # type: ignore[attr-defined]
+        if wo.id in seen:
+            break
+        seen.add(wo.id)
+    return wo
+
+
+async def transition(*, caller: Caller, work_order_id: int, action: str, note: str, params: MoveParams,
+                     now: datetime, cipher: FieldCipher | None) -> WorkOrder:
+    """Make one move from the table, with its note; appends the history row and tells the reporter."""
+    wo = await _case_or_404(caller, work_order_id)
+    try:
+        move = check_move(action, wo.state, await parties_of(caller, wo))
+    except MoveRefused as exc:
+        raise _refused(exc) from None
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed("每一步都要写明说明", code="workorder.note_required", field="note")
+    if len(note) > 1000:
+        raise ValidationFailed("说明太长（最多 1000 字）", code="workorder.note_too_long", field="note")
+    category: Category = wo.category
+    changes: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    into: WorkOrder | None = None
+    needs = move.needs
+
+    if Need.TEAM in needs:
+        team = await catalog.team_or_raise(team_id=params.team_id or 0, community_id=wo.community_id)  # type: ignore[attr-defined]
+        if params.assignee_id is not None and not await TeamMember.exists(team_id=team.id, staff_id=params.assignee_id):
+            raise ValidationFailed("承办人不是这个队伍的成员", code="workorder.not_member", field="assignee_id")
+        changes.update(team_id=team.id, assignee_id=params.assignee_id)
+        details.update(team_id=team.id, team=team.name, from_team_id=wo.team_id)  # type: ignore[attr-defined]
+    if Need.EXTENSION in needs:
+        hours = params.extension_hours or 0
+        if not 1 <= hours <= MAX_EXTENSION_HOURS:
+            raise ValidationFailed(f"延期时长应为 1 到 {MAX_EXTENSION_HOURS} 小时", code="workorder.bad_extension",
+                                   field="extension_hours")
+        changes["extension_hours_requested"] = hours
+        details["hours"] = hours
+    if Need.INTO in needs:
+        target = await _scoped(caller).get_or_none(id=params.into_id or 0, community_id=wo.community_id)  # type: ignore[attr-defined]
+        if target is None:
+            raise NotFoundError("没有找到要合并到的工单", code="workorder.merge_target", field="into_id")
+        into = await _root(target)
+        if into.id == wo.id or into.state in (State.DUPLICATE, State.OUT_OF_SCOPE):
+            raise ValidationFailed("不能合并到这张工单", code="workorder.merge_target", field="into_id")
+        changes.update(merged_into_id=into.id, closed_at=now)
+        details.update(into_id=into.id, into=number(into))
+    if Need.RESPONSIBLE in needs:
+        responsible = (params.responsible or "").strip()
+        if not responsible:
+            raise ValidationFailed("请写明负责的单位或部门", code="workorder.responsible_required", field="responsible")
+        changes.update(responsible=responsible[:200], closed_at=now)
+        details["responsible"] = responsible[:200]
+    if Need.AFTER_PHOTO in needs and category.after_photo_required and not await WorkOrderPhoto.exists(
+            work_order_id=wo.id, kind=PhotoKind.AFTER, round=wo.round):
+        raise ValidationFailed("办结前请上传整改后的照片", code="workorder.after_photo_required", field="photo_ids")
+    if Need.CLOSE_FIELDS in needs:
+        closing = check_attributes(category.fields_spec or [], params.attributes, stage="close")
+        if closing:
+            changes["attributes"] = {**(wo.attributes or {}), **closing}
+            details["attributes"] = closing
+            if "outcome" in closing:
+                changes["outcome"] = str(closing["outcome"])
+    if Need.SATISFACTION in needs:
+        if params.satisfied is None:
+            raise ValidationFailed("请告诉我们是否满意", code="workorder.satisfaction_required", field="satisfied")
+        changes.update(satisfied=params.satisfied, callback_at=now)
+        details["satisfied"] = params.satisfied
+    if params.photo_ids:
+        owned = await WorkOrderPhoto.filter(id__in=params.photo_ids, work_order_id=wo.id).count()
+        if owned != len(set(params.photo_ids)):
+            raise NotFoundError("照片不属于这张工单", code="workorder.photo_not_found", field="photo_ids")
+        details["photo_ids"] = sorted(set(params.photo_ids))
+
+    if action in ("accept", "merge", "out_of_scope") and wo.responded_at is None:
+        changes["responded_at"] = now
+    if action == "start" and wo.assignee_id is None:  # type: ignore[attr-defined]
+        changes["assignee_id"] = caller.id
+    if action in ("approve_extension", "deny_extension"):
+        await _check_not_requester(wo, caller)
+        changes["extension_hours_requested"] = None
+        details["hours"] = wo.extension_hours_requested
+    if action == "approve_extension":
+        due = wo.due_at + timedelta(hours=wo.extension_hours_requested or 0)
+        warn = clock.warn_at(wo.round_started_at, due)
+        changes.update(due_at=due, warn_at=warn)
+        if warn > now:
+            changes["warned_at"] = None
+        if due > now:
+            changes["escalated_at"] = None
+        details.update(old_due=wo.due_at.isoformat(), new_due=due.isoformat())
+    if action == "verify":
+        changes["closed_at"] = now
+        if wo.resolved_at is None:
+            changes.update(resolved_at=now, on_time=now <= wo.due_at)
+    if action == "reopen":
+        due = clock.due_at(now, category.deadline_hours)
+        changes.update(round=wo.round + 1, reopen_count=wo.reopen_count + 1, round_started_at=now, due_at=due,
+                       warn_at=clock.warn_at(now, due), response_due_at=clock.due_at(now, category.response_hours),
+                       warned_at=None, escalated_at=None, closed_at=None, satisfied=False, callback_at=now)
+
+    changes.update(state=move.target, updated_at=now, version=wo.version + 1)
+    moved = await WorkOrder.filter(id=wo.id, version=wo.version).update(**changes)
+    if not moved:
+        raise Conflict("这张工单刚被其他人处理过，请刷新后再试", code="workorder.changed")
+    before = wo.state
+    await wo.refresh_from_db()
+    await _append(wo, caller, action=action, from_state=before, to_state=move.target, note=note, now=now,
+                  details=details, round_=wo.round if action != "reopen" else wo.round)
+    if into is not None:
+        await _merge_into(wo, into, caller, note=note, now=now)
+    await audit.record(actor=caller.actor, action=f"workorder.{action}", target_kind="work_order", target_id=wo.id,
+                       community_id=wo.community_id, details={"from": str(before), "to": str(move.target)})  # type: ignore[attr-defined]
+    await _tell_move(wo, action, note=note, category=category, into=into)
+    return wo
+
+
+async def _check_not_requester(wo: WorkOrder, caller: Caller) -> None:
+    """Nobody approves their own 延期."""
+    asked = await WorkOrderEvent.filter(work_order_id=wo.id, action="request_extension").order_by("-id").first()
+    if asked is not None and asked.actor_kind == caller.kind and asked.actor_id == str(caller.id):
+        raise Forbidden("延期需由另一位负责人审批", code="workorder.self_approval")
+
+
+async def _merge_into(duplicate: WorkOrder, original: WorkOrder, caller: Caller, *, note: str, now: datetime) -> None:
+    """Both linked; the duplicate's reporter and followers now follow the original."""
+    people = set(await Follower.filter(work_order_id=duplicate.id).values_list("app_user_id", flat=True))
+    if duplicate.reporter_user_id is not None:  # type: ignore[attr-defined]
+        people.add(duplicate.reporter_user_id)  # type: ignore[attr-defined]
+    people.discard(original.reporter_user_id)  # type: ignore[attr-defined]
+    for user_id in people:
+        await Follower.get_or_create(work_order_id=original.id, app_user_id=user_id)
+    await Follower.filter(work_order_id=duplicate.id).delete()
+    await _append(original, caller, action="merged_in", from_state=original.state, to_state=original.state,
+                  note=f"合并重复工单 {number(duplicate)}：{note}", now=now,
+                  details={"duplicate_id": duplicate.id, "followers_added": len(people)})
+
+
+async def _append(wo: WorkOrder, caller: Caller, *, action: str, from_state: State | str | None,
+                  to_state: State | str, note: str, now: datetime, details: dict[str, Any] | None = None,
+                  round_: int | None = None) -> WorkOrderEvent:
+    label = caller.label
+    if caller.kind == "staff" and not label:
+        staff = await StaffUser.get_or_none(id=caller.id)
+        label = staff.display_name if staff else "工作人员"
+    elif caller.kind == "app":
+        label = "居民"
+    return await WorkOrderEvent.create(
+        work_order_id=wo.id, at=now, actor_kind=caller.kind, actor_id=str(caller.id or ""), actor_label=label[:64],
+        action=action, from_state=str(from_state) if from_state else None, to_state=str(to_state), note=note[:1000],
+        details=details or {}, round=round_ or wo.round,
+    )
+
+
+# ---- telling the reporter and followers ----
+
+async def _recipients(wo: WorkOrder) -> list[tuple[str, str]]:
+    ids = set(await Follower.filter(work_order_id=wo.id).values_list("app_user_id", flat=True))
+    if wo.reporter_user_id is not None:  # type: ignore[attr-defined]
+        ids.add(wo.reporter_user_id)  # type: ignore[attr-defined]
+    users = await AppUser.filter(id__in=list(ids), is_active=True).order_by("id")
+    return [(u.phone_cipher, u.phone_index) for u in users]
+
+
+async def _tell(wo: WorkOrder, template: str, *, category: Category, recipients: list[tuple[str, str]] | None = None,
+                **params: str) -> int:
+    return await notices.deliver(recipients=recipients if recipients is not None else await _recipients(wo),
+                                 template=template, category=category.name, number=number(wo), **params)
+
+
+async def _tell_move(wo: WorkOrder, action: str, *, note: str, category: Category, into: WorkOrder | None) -> None:
+    team = await HandlerTeam.get_or_none(id=wo.team_id) if wo.team_id else None  # type: ignore[attr-defined]
+    team_name = team.name if team else "处置队伍"
+    if action in ("dispatch", "reassign"):
+        await _tell(wo, "wo_dispatched", category=category, team=team_name, due=local_text(wo.due_at))
+    elif action == "accept":
+        await _tell(wo, "wo_accepted", category=category)
+    elif action == "start":
+        await _tell(wo, "wo_in_progress", category=category, team=team_name)
+    elif action == "approve_extension":
+        await _tell(wo, "wo_extended", category=category, due=local_text(wo.due_at), note=note)
+    elif action == "verify":
+        await _tell(wo, "wo_resolved", category=category, note=note.rstrip("。."))
+    elif action == "reopen":
+        await _tell(wo, "wo_reopened", category=category)
+    elif action == "callback":
+        await _tell(wo, "wo_called_back", category=category)
+    elif action == "out_of_scope":
+        await _tell(wo, "wo_out_of_scope", category=category, responsible=wo.responsible, note=note)
+    elif action == "merge" and into is not None:
+        # the duplicate's people were moved to the original: tell them where their case went
+        recipients = [(u.phone_cipher, u.phone_index) for u in await AppUser.filter(
+            id__in=[wo.reporter_user_id or 0, *await Follower.filter(work_order_id=into.id).values_list(  # type: ignore[attr-defined]
+                "app_user_id", flat=True)], is_active=True)]
+        await _tell(wo, "wo_merged", category=category, recipients=recipients, into=number(into))
+
+
+# ---- photos ----
+
+async def add_photo(*, caller: Caller, work_order_id: int, data: bytes, kind: str, now: datetime,
+                    cipher: FieldCipher) -> WorkOrderPhoto:
+    """Attach a photo (EXIF stripped, sealed): the reporter before acceptance; staff while the case is open."""
+    wo = await _case_or_404(caller, work_order_id)
+    try:
+        photo_kind = PhotoKind(kind)
+    except ValueError:
+        raise ValidationFailed("照片类型应为 before、after 或 progress", code="workorder.photo_kind",
+                               field="kind") from None
+    parties = await parties_of(caller, wo)
+    if Party.REPORTER in parties and not parties - {Party.REPORTER}:
+        if photo_kind != PhotoKind.BEFORE or wo.state not in (State.SUBMITTED, State.ACCEPTED):
+            raise Conflict("工单受理后，照片由工作人员补充", code="workorder.photo_closed")
+    elif photo_kind == PhotoKind.AFTER and Party.HANDLER not in parties:
+        raise Forbidden("整改后的照片由承办人上传", code="workorder.after_photo_by_handler")
+    elif not parties & {Party.DISPATCHER, Party.HANDLER}:
+        raise Forbidden("您不能给这张工单添加照片", code="workorder.photo_forbidden")
+    if wo.state in FINAL_STATES:
+        raise Conflict("工单已经结束，不能再添加照片", code="workorder.photo_closed")
+    if await WorkOrderPhoto.filter(work_order_id=wo.id).count() >= MAX_PHOTOS * 3:
+        raise Conflict("这张工单的照片已经够多了", code="workorder.too_many_photos")
+    if photo_kind == PhotoKind.BEFORE and await WorkOrderPhoto.filter(
+            work_order_id=wo.id, kind=PhotoKind.BEFORE).count() >= MAX_PHOTOS:
+        raise Conflict(f"最多 {MAX_PHOTOS} 张照片", code="workorder.too_many_photos")
+    clean = await asyncio.to_thread(photos.clean, data)
+    return await WorkOrderPhoto.create(
+        work_order_id=wo.id, kind=photo_kind, photo_cipher=photos.seal(clean, cipher), width=clean.width,
+        height=clean.height, size=len(clean.data), round=wo.round, uploaded_by=caller.ref, created_at=now,
+    )
+
+
+async def photo_bytes(*, caller: Caller, work_order_id: int, photo_id: int, cipher: FieldCipher) -> bytes:
+    """A photo's JPEG, to whoever may see the case (staff reads are audited)."""
+    wo = await _case_or_404(caller, work_order_id)
+    photo = await WorkOrderPhoto.get_or_none(id=photo_id, work_order_id=wo.id)
+    if photo is None:
+        raise NotFoundError("没有找到这张照片", code="workorder.photo_not_found")
+    if caller.kind == "staff":
+        await audit.record(actor=caller.actor, action="workorder.view_photo", target_kind="work_order",
+                           target_id=wo.id, community_id=wo.community_id, details={"photo_id": photo_id})  # type: ignore[attr-defined]
+    return photos.unseal(photo.photo_cipher, cipher)
+
+
+# ---- followers and duplicates ----
+
+async def follow(*, caller: Caller, work_order_id: int, on: bool, now: datetime) -> dict[str, Any]:
+    """我也遇到: follow a public case instead of filing a new one (or stop following); a merged case's
+    followers follow the original."""
+    wo = await _case_or_404(caller, (await _root(await _case_or_404(caller, work_order_id))).id)
+    if wo.category.private:
+        raise NotFoundError("没有找到这张工单", code="workorder.not_found")
+    if wo.reporter_user_id == caller.id:  # type: ignore[attr-defined]
+        raise Conflict("这是您自己反映的问题", code="workorder.own_case")
+    if on:
+        if wo.state in FINAL_STATES:
+            raise Conflict("这张工单已经结束", code="workorder.closed")
+        _, created = await Follower.get_or_create(work_order_id=wo.id, app_user_id=caller.id)
+        if created:
+            await _append(wo, caller, action="follow", from_state=wo.state, to_state=wo.state,
+                          note="又一位居民反映“我也遇到”", now=now)
+    else:
+        await Follower.filter(work_order_id=wo.id, app_user_id=caller.id).delete()
+    count = await Follower.filter(work_order_id=wo.id).count()
+    return {"work_order_id": wo.id, "following": on, "followers": count}
+
+
+async def duplicates(*, caller: Caller, community_id: int | None, category_id: int, point_token: str | None,
+                     point_id: int | None, lat: float | None, long: float | None, now: datetime,
+                     public_url_base: str) -> list[dict[str, Any]]:
+    """Open (or closed in the last 30 days) cases of the category at the same point or within ~50 m."""
+    from backend.workorders import points
+
+    point = None
+    if point_token:
+        point = await points.point_by_scan(point_token)
+    elif point_id is not None:
+        point = await points.point_or_raise(point_id=point_id, community_ids=caller.community_ids
+                                            if caller.kind == "staff" else None)
+    if point is not None:
+        community_id = point.community_id  # type: ignore[attr-defined]
+        if lat is None and point.lat is not None:
+            lat, long = point.lat, point.long
+    if community_id is None:
+        raise ValidationFailed("请给出点位或社区", code="workorder.community_required", field="community_id")
+    if caller.kind == "staff" and caller.community_ids is not None and community_id not in caller.community_ids:
+        raise NotFoundError("没有找到这个社区", code="community.not_found")
+    category = await catalog.category_or_raise(category_id=category_id, community_id=community_id)
+    if category.private and caller.kind != "staff":
+        return []  # private matters are never shown to other residents
+    if lat is not None and not geo.valid(lat, long):
+        raise ValidationFailed("位置的经纬度不正确", code="workorder.bad_location", field="lat")
+    recent = now - timedelta(days=RECENT_DAYS)
+    query = WorkOrder.filter(community_id=community_id, category_id=category.id).exclude(
+        state__in=[State.DUPLICATE, State.OUT_OF_SCOPE]).filter(Q(closed_at__isnull=True) | Q(closed_at__gte=recent))
+    near: list[tuple[WorkOrder, float | None, str]] = []
+    if point is not None:
+        for wo in await query.filter(point_id=point.id):
+            near.append((wo, 0.0, "point"))
+    if lat is not None and long is not None:
+        lo_lat, hi_lat, lo_long, hi_long = geo.box(lat, long, geo.NEARBY_M)
+        seen = {wo.id for wo, _, _ in near}
+        for wo in await query.filter(lat__gte=lo_lat, lat__lte=hi_lat, long__gte=lo_long, long__lte=hi_long):
+            if wo.id in seen:
+                continue
+            metres = geo.distance_m(lat, long, wo.lat, wo.long)
+            if metres <= geo.NEARBY_M:
+                near.append((wo, metres, "distance"))
+    near.sort(key=lambda item: (item[1] if item[1] is not None else 0, -item[0].id))
+    out = []
+    for wo, metres, why in near[:10]:
+        view = await summary(wo, caller=caller, now=now, base=public_url_base)
+        view.update(distance_m=round(metres, 1) if metres is not None else None, matched_by=why)
+        out.append(view)
+    return out
+
+
+# ---- views ----
+
+async def _first_photo(wo: WorkOrder) -> WorkOrderPhoto | None:
+    return await WorkOrderPhoto.filter(work_order_id=wo.id, kind=PhotoKind.BEFORE).order_by("id").first()
+
+
+def _photo_url(base: str, wo: WorkOrder, photo_id: int) -> str:
+    return f"{base}/{wo.id}/photos/{photo_id}"
+
+
+def clock_view(wo: WorkOrder, now: datetime) -> dict[str, Any]:
+    running = wo.state in CLOCK_STATES
+    return {
+        "status": clock.status(running=running, warn=wo.warn_at, due=wo.due_at, now=now),
+        "holder": clock_holder(wo.state), "round": wo.round, "started_at": wo.round_started_at.isoformat(),
+        "warn_at": wo.warn_at.isoformat(), "due_at": wo.due_at.isoformat(),
+        "response_due_at": wo.response_due_at.isoformat(),
+        "warned": wo.warned_at is not None, "escalated": wo.escalated_at is not None and running,
+        "remaining_s": int((wo.due_at - now).total_seconds()) if running else None,
+    }
+
+
+async def summary(wo: WorkOrder, *, caller: Caller, now: datetime, base: str) -> dict[str, Any]:
+    """A case as a list row: no reporter identity for anyone but staff."""
+    category = wo.category if isinstance(wo.category, Category) else await Category.get(id=wo.category_id)  # type: ignore[attr-defined]
+    team = await HandlerTeam.get_or_none(id=wo.team_id) if wo.team_id else None  # type: ignore[attr-defined]
+    point = await QrPoint.get_or_none(id=wo.point_id) if wo.point_id else None  # type: ignore[attr-defined]
+    photo = await _first_photo(wo)
+    view = {
+        "id": wo.id, "number": number(wo), "community_id": wo.community_id,  # type: ignore[attr-defined]
+        "category": {"id": category.id, "code": category.code, "name": category.name, "icon": category.icon,
+                     "private": category.private},
+        "source": str(wo.source), "state": str(wo.state), "state_label": STATE_LABELS[State(wo.state)],
+        "open311_status": open311_status(wo.state), "description": wo.description,
+        "place": {"point": {"id": point.id, "code": point.code, "name": point.name} if point else None,
+                  "address": wo.address, "grid": wo.grid, "lat": wo.lat, "long": wo.long},
+        "team": {"id": team.id, "name": team.name} if team else None,
+        "created_at": wo.created_at.isoformat(), "updated_at": wo.updated_at.isoformat(),
+        "clock": clock_view(wo, now), "photo_url": _photo_url(base, wo, photo.id) if photo else None,
+        "followers": await Follower.filter(work_order_id=wo.id).count(),
+        "merged_into": wo.merged_into_id, "reopen_count": wo.reopen_count,  # type: ignore[attr-defined]
+    }
+    if caller.kind == "app":
+        view["mine"] = wo.reporter_user_id == caller.id  # type: ignore[attr-defined]
+        view["following"] = await Follower.exists(work_order_id=wo.id, app_user_id=caller.id)
+    return view
+
+
+async def _reporter_for_staff(wo: WorkOrder, cipher: FieldCipher) -> dict[str, Any] | None:
+    name = cipher.decrypt_text(wo.reporter_name_cipher, purpose=NAME_PURPOSE) if wo.reporter_name_cipher else ""
+    if wo.reporter_user_id is not None:  # type: ignore[attr-defined]
+        user = await AppUser.get_or_none(id=wo.reporter_user_id)  # type: ignore[attr-defined]
+        phone = cipher.decrypt_text(user.phone_cipher, purpose=PHONE_PURPOSE) if user else ""
+        kind = "app"
+    elif wo.reporter_contact_cipher:
+        contact = json.loads(cipher.decrypt_text(wo.reporter_contact_cipher, purpose=CONTACT_PURPOSE))
+        name, phone = contact.get("name", name), contact.get("phone", "")
+        kind = "partner" if wo.source == Source.PARTNER else "staff_contact"
+    elif wo.reporter_staff_id is not None:
+        staff = await StaffUser.get_or_none(id=wo.reporter_staff_id)
+        name, phone, kind = (staff.display_name if staff else ""), "", "staff"
+    else:
+        return None
+    return {"kind": kind, "name": name, "phone": phone, "phone_masked": mask_phone(phone),
+            "shown_to_residents": wo.show_reporter}
+
+
+async def detail(*, caller: Caller, work_order_id: int, now: datetime, cipher: FieldCipher,
+                 base: str) -> dict[str, Any]:
+    """The case page: everything the caller may see, its history, photos, links and their next moves."""
+    wo = await _case_or_404(caller, work_order_id)
+    view = await summary(wo, caller=caller, now=now, base=base)
+    category: Category = wo.category
+    events = await WorkOrderEvent.filter(work_order_id=wo.id).order_by("id")
+    photos_ = await WorkOrderPhoto.filter(work_order_id=wo.id).order_by("id")
+    view.update(
+        attributes=wo.attributes, fields=category.fields_spec, responsible=wo.responsible, outcome=wo.outcome,
+        satisfied=wo.satisfied, on_behalf=wo.on_behalf,
+        duplicates=list(await WorkOrder.filter(merged_into_id=wo.id).values_list("id", flat=True)),
+        photos=[{"id": p.id, "kind": str(p.kind), "round": p.round, "url": _photo_url(base, wo, p.id),
+                 "width": p.width, "height": p.height, "at": p.created_at.isoformat()} for p in photos_],
+        history=[{"at": e.at.isoformat(), "action": e.action, "from": e.from_state, "to": e.to_state,
+                  "from_label": STATE_LABELS.get(State(e.from_state)) if e.from_state else None,
+                  "to_label": STATE_LABELS[State(e.to_state)], "note": e.note, "round": e.round,
+                  "by": e.actor_label if caller.kind == "staff" or e.actor_kind != "app" else "居民",
+                  "photo_ids": (e.details or {}).get("photo_ids", [])} for e in events],
+        actions=allowed_actions(wo.state, await parties_of(caller, wo)),
+    )
+    if caller.kind == "staff":
+        reporter = await _reporter_for_staff(wo, cipher)
+        view["reporter"] = reporter
+        view["extension_hours_requested"] = wo.extension_hours_requested
+        if wo.subject_resident_id is not None or wo.on_behalf_resident_id is not None:  # type: ignore[attr-defined]
+            for key, rid in (("subject_resident", wo.subject_resident_id),  # type: ignore[attr-defined]
+                             ("on_behalf_resident", wo.on_behalf_resident_id)):  # type: ignore[attr-defined]
+                resident = await Resident.get_or_none(id=rid) if rid else None
+                view[key] = {"id": resident.id, "name": resident.name,
+                             "address": resident.living_address or resident.address} if resident else None
+        if reporter is not None or wo.subject_resident_id is not None:  # type: ignore[attr-defined]
+            await audit.record(actor=caller.actor, action="workorder.read", target_kind="work_order",
+                               target_id=wo.id, community_id=wo.community_id,  # type: ignore[attr-defined]
+                               details={"fields": ["reporter"] + (["subject_resident"]
+                                                                  if wo.subject_resident_id else [])})  # type: ignore[attr-defined]
+    else:
+        name = ""
+        if wo.show_reporter and wo.reporter_name_cipher:
+            name = cipher.decrypt_text(wo.reporter_name_cipher, purpose=NAME_PURPOSE)
+        view["reporter"] = {"name": mask_name(name) if name else None, "label": mask_name(name) if name else "匿名居民"}
+    return view
+
+
+# ---- lists ----
+
+@dataclass
+class BoardFilter:
+    community_id: int | None = None
+    state: str | None = None  # a state, or "open" / "closed"
+    category_id: int | None = None
+    team_id: int | None = None
+    source: str | None = None
+    clock: str | None = None  # on_time | due_soon | overdue
+    q: str | None = None
+    page: int = 1
+    size: int = 20
+
+
+async def board(*, caller: Caller, filters: BoardFilter, now: datetime, base: str) -> dict[str, Any]:
+    """The dispatch board: counts (new, due soon, overdue, by state and team) and one page of cases."""
+    query = _scoped(caller)
+    if filters.community_id is not None:
+        if caller.community_ids is not None and filters.community_id not in caller.community_ids:
+            raise NotFoundError("没有找到这个社区", code="community.not_found")
+        query = query.filter(community_id=filters.community_id)
+    open_query = query.filter(state__in=list(CLOCK_STATES))
+    counts: dict[str, Any] = {"by_state": {s.value: 0 for s in State}, "new": 0, "due_soon": 0, "overdue": 0,
+                              "escalated": 0, "by_team": {}}
+    for state, n in await query.annotate(n=Count("id")).group_by("state").values_list("state", "n"):
+        counts["by_state"][str(state)] = n
+    counts["new"] = counts["by_state"][State.SUBMITTED.value]
+    counts["overdue"] = await open_query.filter(due_at__lte=now).count()
+    counts["due_soon"] = await open_query.filter(warn_at__lte=now, due_at__gt=now).count()
+    counts["escalated"] = await open_query.filter(escalated_at__isnull=False).count()
+    for team_id, n in await open_query.filter(team_id__isnull=False).annotate(n=Count("id")).group_by(
+            "team_id").values_list("team_id", "n"):
+        team = await HandlerTeam.get_or_none(id=team_id)
+        counts["by_team"][str(team_id)] = {"name": team.name if team else "", "open": n}
+    if filters.state == "open":
+        query = query.filter(state__in=list(State(s) for s in State if s not in CLOSED_STATES))
+    elif filters.state == "closed":
+        query = query.filter(state__in=list(CLOSED_STATES))
+    elif filters.state:
+        query = query.filter(state=State(filters.state))
+    if filters.category_id is not None:
+        query = query.filter(Q(category_id=filters.category_id) | Q(category__parent_id=filters.category_id))
+    if filters.team_id is not None:
+        query = query.filter(team_id=filters.team_id)
+    if filters.source:
+        query = query.filter(source=Source(filters.source))
+    if filters.clock == "overdue":
+        query = query.filter(state__in=list(CLOCK_STATES), due_at__lte=now)
+    elif filters.clock == "due_soon":
+        query = query.filter(state__in=list(CLOCK_STATES), warn_at__lte=now, due_at__gt=now)
+    elif filters.clock == "on_time":
+        query = query.filter(state__in=list(CLOCK_STATES), warn_at__gt=now)
+    if filters.q:
+        text = filters.q.strip().upper().removeprefix("GD")
+        query = query.filter(Q(id=int(text)) if text.isdigit() else Q(description__icontains=filters.q.strip()))
+    total = await query.count()
+    order = ("due_at", "id") if filters.clock or filters.state == "open" else ("-id",)
+    rows = await query.order_by(*order).offset((filters.page - 1) * filters.size).limit(filters.size).prefetch_related(
+        "category")
+    return {"total": total, "page": filters.page, "size": filters.size, "counts": counts,
+            "items": [await summary(wo, caller=caller, now=now, base=base) for wo in rows]}
+
+
+async def app_list(*, caller: Caller, scope: str, community_id: int | None, page: int, size: int, now: datetime,
+                   base: str) -> dict[str, Any]:
+    """The app's lists: my reports, the ones I follow, or a community's public cases."""
+    if scope == "mine":
+        query = WorkOrder.filter(reporter_user_id=caller.id)
+    elif scope == "following":
+        query = WorkOrder.filter(followers__app_user_id=caller.id)
+    else:
+        user = await AppUser.get(id=caller.id)
+        mine = await _user_communities(user)
+        target = community_id if community_id is not None else (next(iter(mine)) if len(mine) == 1 else None)
+        if target is None:
+            raise ValidationFailed("请选择社区", code="workorder.community_required", field="community_id")
+        query = WorkOrder.filter(community_id=target, category__private=False).exclude(state=State.DUPLICATE)
+    total = await query.count()
+    rows = await query.order_by("-id").offset((page - 1) * size).limit(size).prefetch_related("category")
+    return {"total": total, "page": page, "size": size,
+            "items": [await summary(wo, caller=caller, now=now, base=base) for wo in rows]}
+
+
+# ---- the app's report screen ----
+
+async def _app_community(caller: Caller, community_id: int | None) -> int:
+    user = await AppUser.get(id=caller.id)
+    mine = await _user_communities(user)
+    if community_id is not None and community_id in mine:
+        return community_id
+    if community_id is None and len(mine) == 1:
+        return next(iter(mine))
+    raise ValidationFailed("请扫描社区张贴的随手拍二维码，或选择您所在的社区", code="workorder.community_required",
+                           field="community_id")
+
+
+async def app_categories(*, caller: Caller, community_id: int | None, point_token: str | None) -> list[Category]:
+    """What a resident may report, in the community of the scanned point (or their own)."""
+    from backend.workorders import points
+
+    if point_token:
+        target = (await points.point_by_scan(point_token)).community_id  # type: ignore[attr-defined]
+    else:
+        target = await _app_community(caller, community_id)
+    return await catalog.categories(community_id=target, residents_only=True)
+
+
+async def scan_point(*, token: str, public_url: str, now: datetime) -> dict[str, Any]:
+    """A scanned sign: the place (prefilled in the report) and what can be reported there."""
+    from backend.workorders import points
+
+    point = await points.point_by_scan(token)
+    cats = await catalog.categories(community_id=point.community_id, residents_only=True)  # type: ignore[attr-defined]
+    open_here = await WorkOrder.filter(point_id=point.id, state__in=list(CLOCK_STATES),
+                                       category__private=False).count()
+    return {"point": points.point_view(point, public_url), "open_cases_here": open_here,
+            "categories": [catalog.category_view(c) | {"leaf": c.id not in {x.parent_id for x in cats}}  # type: ignore[attr-defined]
+                           for c in cats]}
+
+
+async def answer_callback(*, caller: Caller, work_order_id: int, resolved: bool, satisfied: bool | None,
+                          note: str, now: datetime) -> WorkOrder:
+    """解决了吗？满意吗？ "没解决" reopens the case (重办); otherwise it closes with the answer."""
+    if resolved and satisfied is None:
+        raise ValidationFailed("请告诉我们是否满意", code="workorder.satisfaction_required", field="satisfied")
+    default = "回访：没有解决" if not resolved else f"回访：已解决，{'满意' if satisfied else '不满意'}"
+    text = f"{default}。{note.strip()}" if note.strip() else default
+    return await transition(caller=caller, work_order_id=work_order_id, action="callback" if resolved else "reopen",
+                            note=text, params=MoveParams(satisfied=satisfied), now=now, cipher=None)
+
+
+# ---- Open311 keys ----
+
+async def create_open311_key(*, caller: Caller, community_id: int, name: str) -> tuple[Open311Key, str]:
+    """A new API key for a city platform; the key itself is shown once, only its hash is kept."""
+    key = "zl311_" + secrets.token_urlsafe(24)
+    row = await Open311Key.create(community_id=community_id, name=name, key_hash=key_hash(key))
+    await audit.record(actor=caller.actor, action="workorder.open311_key", target_kind="open311_key", target_id=row.id,
+                       community_id=community_id, details={"name": name})
+    return row, key
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
