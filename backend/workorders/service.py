@@ -692,6 +692,8 @@ async def duplicates(*, caller: Caller, community_id: int | None, category_id: i
         community_id = point.community_id  # type: ignore[attr-defined]
         if lat is None and point.lat is not None:
             lat, long = point.lat, point.long
+    if community_id is None and caller.kind == "app":
+        community_id = await _app_community(caller, None)  # the resident's own community
     if community_id is None:
         raise ValidationFailed("请给出点位或社区", code="workorder.community_required", field="community_id")
     if caller.kind == "staff" and caller.community_ids is not None and community_id not in caller.community_ids:
