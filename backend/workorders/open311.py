@@ -8,7 +8,7 @@ open or closed plus notes) and sits on top of the richer internal workflow:
   category's report-stage fields; `type` is realtime, or batch where staff screen first (the token
   then yields the request id once the case is accepted);
 - a *request* is a case of such a category. Its status is `open` or `closed` (states.py), its
-  `status_notes` the note of the last state change, `agency_responsible` the team (or, when ruled
+  `status_notes` the note of the last public step (internal hand-offs stay inside), `agency_responsible` the team (or, when ruled
   out of scope, who is responsible), `expected_datetime` the deadline, `address_id` the QR point code.
 - Private categories, system sources' private cases and every trace of the reporter (name, phone,
   email, device, account) never leave through this API; photos are not published either
@@ -34,7 +34,7 @@ from backend.residents.models import Community
 from backend.workorders import catalog, service
 from backend.workorders.models import Category, HandlerTeam, Open311Key, QrPoint, WorkOrder, WorkOrderEvent
 from backend.workorders.service import Caller, Place
-from backend.workorders.states import CLOSED_STATES, State, open311_status
+from backend.workorders.states import CLOSED_STATES, PUBLIC_ACTIONS, State, open311_status
 
 WINDOW = timedelta(days=90)
 MAX_REQUESTS = 1000
@@ -173,8 +173,7 @@ async def definition(*, jurisdiction_id: str | None, service_code: str) -> dict[
 # ---- requests ----
 
 async def _last_note(wo: WorkOrder) -> str:
-    event = await WorkOrderEvent.filter(work_order_id=wo.id).exclude(action__in=["warn", "escalate", "follow"]) \
-        .order_by("-id").first()
+    event = await WorkOrderEvent.filter(work_order_id=wo.id, action__in=list(PUBLIC_ACTIONS)).order_by("-id").first()
     return event.note if event else ""
 
 

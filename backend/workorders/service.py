@@ -52,6 +52,7 @@ from backend.workorders.states import (
     CLOCK_STATES,
     CLOSED_STATES,
     FINAL_STATES,
+    PUBLIC_ACTIONS,
     STATE_LABELS,
     MoveRefused,
     Need,
@@ -738,6 +739,11 @@ def _photo_url(base: str, wo: WorkOrder, photo_id: int) -> str:
     return f"{base}/{wo.id}/photos/{photo_id}"
 
 
+def _public_actor(event: WorkOrderEvent) -> str:
+    """Who made a step, as residents read it: a role, never a staff member's or resident's name."""
+    return {"app": "居民", "staff": "社区工作人员", "system": "系统"}.get(event.actor_kind, event.actor_label)
+
+
 def clock_view(wo: WorkOrder, now: datetime) -> dict[str, Any]:
     running = wo.state in CLOCK_STATES
     return {
@@ -802,6 +808,8 @@ async def detail(*, caller: Caller, work_order_id: int, now: datetime, cipher: F
     view = await summary(wo, caller=caller, now=now, base=base)
     category: Category = wo.category
     events = await WorkOrderEvent.filter(work_order_id=wo.id).order_by("id")
+    if caller.kind != "staff":
+        events = [e for e in events if e.action in PUBLIC_ACTIONS]
     photos_ = await WorkOrderPhoto.filter(work_order_id=wo.id).order_by("id")
     view.update(
         attributes=wo.attributes, fields=category.fields_spec, responsible=wo.responsible, outcome=wo.outcome,
@@ -812,7 +820,7 @@ async def detail(*, caller: Caller, work_order_id: int, now: datetime, cipher: F
         history=[{"at": e.at.isoformat(), "action": e.action, "from": e.from_state, "to": e.to_state,
                   "from_label": STATE_LABELS.get(State(e.from_state)) if e.from_state else None,
                   "to_label": STATE_LABELS[State(e.to_state)], "note": e.note, "round": e.round,
-                  "by": e.actor_label if caller.kind == "staff" or e.actor_kind != "app" else "居民",
+                  "by": e.actor_label if caller.kind == "staff" else _public_actor(e),
                   "photo_ids": (e.details or {}).get("photo_ids", [])} for e in events],
         actions=allowed_actions(wo.state, await parties_of(caller, wo)),
     )

@@ -130,6 +130,12 @@ MOVES: dict[str, Move] = {m.action: m for m in (
 )}
 
 
+# history lines residents (and Open311) see: the steps they are told of. Hand-offs inside the
+# community (退单, 改派, extension requests, checks sent back) and the clock's alarms stay internal.
+PUBLIC_ACTIONS = frozenset({"submit_report", "accept", "dispatch", "start", "approve_extension", "verify", "reopen",
+                            "callback", "merge", "merged_in", "out_of_scope"})
+
+
 class MoveRefused(Exception):
     """A move the table does not allow: unknown, from this state, or by these parties."""
 

@@ -173,6 +173,12 @@ async def test_the_whole_state_machine_with_bounce_extension_and_reopen(client, 
     assert final["history"][9]["photo_ids"] == [after["id"]]
     assert {p["kind"] for p in final["photos"]} == {"before", "after"}
 
+    # the resident reads the steps meant for them; the community's internal hand-offs stay inside
+    seen = (await client.get(f"/api/app/workorders/{wid}", headers=resident.headers)).json()
+    assert [h["action"] for h in seen["history"]][:5] == ["submit_report", "accept", "dispatch", "start", "start"]
+    assert "不归物业" not in str(seen) and "return" not in {h["action"] for h in seen["history"]}
+    assert {h["by"] for h in seen["history"]} == {"居民", "社区工作人员"}  # roles, never names
+
     # the history is append-only
     first = await WorkOrderEvent.filter(work_order_id=wid).order_by("id").first()
     first.note = "改写"
