@@ -54,6 +54,9 @@ async def seed_demo(*, cipher: FieldCipher, residents_count: int = 300) -> dict[
         community=community, filename="demo.xlsx", data=roster, commit=True, cipher=cipher
     )
     example = next((row for row in rows if row[FIELD_LABELS["phone"]]), None)
+    from backend.workorders.demo import seed_workorders
+
+    workorders = await seed_workorders(community=community, cipher=cipher)  # 随手拍: points, teams, a living board
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
-            "errors": len(report.errors),
+            "errors": len(report.errors), "work_orders": workorders["cases"],
             "example_resident": (example[FIELD_LABELS["name"]], example[FIELD_LABELS["phone"]]) if example else None}
