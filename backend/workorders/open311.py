@@ -287,7 +287,7 @@ async def _key(api_key: str | None) -> Open311Key:
 
 
 async def create_request(*, form: dict[str, list[str]], now: datetime, ip: str, request_id: str,
-                         cipher) -> list[dict[str, Any]]:
+                         cipher, cache=None) -> list[dict[str, Any]]:
     """POST requests (application/x-www-form-urlencoded); the reporter's details are sealed, never returned."""
     def one(name: str) -> str:
         values = form.get(name) or [""]
@@ -325,7 +325,7 @@ async def create_request(*, form: dict[str, list[str]], now: datetime, ip: str, 
         wo = await service.partner_report(
             caller=caller, community_id=community.id, category=category, description=description,
             place=Place(point=point, address=address, lat=lat, long=long), attributes=_attributes(form.items()),
-            contact=contact, partner=key.name, now=now, cipher=cipher)
+            contact=contact, partner=key.name, now=now, cipher=cipher, cache=cache)
     except Open311Error:
         raise
     except ApiError as exc:  # a field the service definition requires, a bad location …

@@ -73,7 +73,7 @@ async def create(request: Request, name: str, ext: str):
     form = {key: list(values) for key, values in (request.form or {}).items()}
     return await _answer(ext, "service_requests", lambda: open311.create_request(
         form=form, now=request.app.ctx.clock(), ip=client_ip(request), request_id=request.ctx.request_id,
-        cipher=request.app.ctx.cipher))
+        cipher=request.app.ctx.cipher, cache=request.app.ctx.cache))
 
 
 @bp.get(f"/services/<code:ext={FORMATS}>")

@@ -324,7 +324,7 @@ async def app_report(request: Request, body: schemas.AppReport):
         community_id=body.community_id, address=body.address, lat=body.lat, long=body.long, hint=hint,
         show_reporter=body.show_reporter, reporter_name=body.reporter_name,
         on_behalf_resident_id=body.on_behalf_resident_id, attributes=body.attributes, now=_now(request),
-        cipher=request.app.ctx.cipher)
+        cipher=request.app.ctx.cipher, cache=request.app.ctx.cache)
     return json({"id": wo.id, "number": service.number(wo), "state": str(wo.state)}, status=201)
 
 

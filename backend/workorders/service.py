@@ -24,10 +24,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
+from backend import ratelimit
 from backend.audit import service as audit
 from backend.audit.service import SYSTEM as SYSTEM_ACTOR
 from backend.audit.service import Actor
 from backend.auth.models import AppUser, Role, StaffUser
+from backend.cache import Cache
 from backend.errors import ApiError, Conflict, Forbidden, NotFoundError, ValidationFailed
 from backend.notify import notices
 from backend.residents import bindings
@@ -71,6 +73,8 @@ CONTACT_PURPOSE = "workorder.reporter_contact"
 MAX_PHOTOS = 9
 RECENT_DAYS = 30  # closed cases still offered as duplicates
 MAX_EXTENSION_HOURS = 30 * 24
+REPORTS_PER_HOUR = 20  # per app user: plenty for a person, a brake on floods
+PARTNER_REPORTS_PER_HOUR = 600  # per Open311 key
 DISPATCH_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 APPROVER_ROLES = frozenset({Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 SOURCE_LABELS = {Source.RESIDENT: "居民随手拍", Source.STAFF: "工作人员登记", Source.DEVICE: "设备告警",
@@ -284,13 +288,16 @@ async def report(*, caller: Caller, category_id: int, description: str, point_to
                  community_id: int | None, address: str, lat: float | None, long: float | None,
                  hint: tuple[float, float] | None, show_reporter: bool, reporter_name: str | None,
                  on_behalf_resident_id: int | None, attributes: dict[str, Any], now: datetime,
-                 cipher: FieldCipher) -> WorkOrder:
+                 cipher: FieldCipher, cache: Cache | None = None) -> WorkOrder:
     """随手拍 from the app: at a scanned point, or at an address / position in one's community.
 
     A helper may report for an elder they help (代报, recorded as such).
     """
     from backend.workorders import points
 
+    if cache is not None:
+        await ratelimit.hit(cache, f"wo:report:{caller.id}", limit=REPORTS_PER_HOUR, window_s=3600,
+                            message="提交太频繁，请稍后再试")
     user = await AppUser.get_or_none(id=caller.id, is_active=True)
     if user is None:
         raise Forbidden("账号已停用，请联系社区", code="auth.account_disabled")
@@ -354,9 +361,12 @@ async def staff_report(*, caller: Caller, community_id: int, category_id: int, d
 
 async def partner_report(*, caller: Caller, community_id: int, category: Category, description: str, place: Place,
                          attributes: dict[str, Any], contact: dict[str, str], partner: str, now: datetime,
-                         cipher: FieldCipher) -> WorkOrder:
+                         cipher: FieldCipher, cache: Cache | None = None) -> WorkOrder:
     """A request a city platform filed through Open311; the person's details are sealed, never shown again
     outside the community's staff."""
+    if cache is not None:
+        await ratelimit.hit(cache, f"wo:partner:{caller.id}", limit=PARTNER_REPORTS_PER_HOUR, window_s=3600,
+                            message="too many requests from this api_key, try again later")
     sealed = cipher.encrypt_text(json.dumps(contact, ensure_ascii=False), purpose=CONTACT_PURPOSE) if contact else None
     return await _create(caller=caller, community_id=community_id, category=category, source=Source.PARTNER,
                          description=description, place=place, attributes=attributes, now=now,

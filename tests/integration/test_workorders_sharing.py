@@ -172,3 +172,15 @@ async def test_a_helper_reports_for_the_elder_and_staff_for_an_offline_resident(
     assert_error(await client.post("/api/app/workorders", json={
         "category_id": d.categories["SAF-02"]["id"], "address": "楼道"}, headers=helper.headers), 422,
         "workorder.field_required")
+
+
+async def test_a_flood_of_reports_from_one_phone_is_slowed_down(client, server, make_world):
+    world = await make_world()
+    d = await desk(client, world)
+    resident = await community_resident(client, server, world)
+    body = {"category_id": d.categories["ENV-01"]["id"], "description": "垃圾", "address": "1号楼"}
+    for _ in range(20):
+        assert (await client.post("/api/app/workorders", json=body, headers=resident.headers)).status_code == 201
+    refused = await client.post("/api/app/workorders", json=body, headers=resident.headers)
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused.headers["retry-after"]) > 0
