@@ -172,25 +172,33 @@ async def definition(*, jurisdiction_id: str | None, service_code: str) -> dict[
 
 # ---- requests ----
 
-async def _last_note(wo: WorkOrder) -> str:
-    event = await WorkOrderEvent.filter(work_order_id=wo.id, action__in=list(PUBLIC_ACTIONS)).order_by("-id").first()
-    return event.note if event else ""
-
-
-async def request_view(wo: WorkOrder) -> dict[str, Any]:
-    category = wo.category if isinstance(wo.category, Category) else await Category.get(id=wo.category_id)  # type: ignore[attr-defined]
-    team = await HandlerTeam.get_or_none(id=wo.team_id) if wo.team_id else None  # type: ignore[attr-defined]
-    point = await QrPoint.get_or_none(id=wo.point_id) if wo.point_id else None  # type: ignore[attr-defined]
-    agency = wo.responsible if wo.state == State.OUT_OF_SCOPE else (team.name if team else "")
-    notice = "" if State(wo.state) in CLOSED_STATES else f"社区承诺在 {category.deadline_hours} 小时内办结"
-    return {
-        "service_request_id": wo.id, "status": open311_status(wo.state), "status_notes": await _last_note(wo),
-        "service_name": category.name, "service_code": category.code, "description": wo.description,
-        "agency_responsible": agency, "service_notice": notice,
-        "requested_datetime": w3(wo.created_at), "updated_datetime": w3(wo.updated_at),
-        "expected_datetime": w3(wo.due_at), "address": wo.address, "address_id": point.code if point else "",
-        "zipcode": "", "lat": wo.lat, "long": wo.long, "media_url": "",
-    }
+async def request_views(rows: list[WorkOrder]) -> list[dict[str, Any]]:
+    """The spec's request records for these cases (teams, points and last public notes in three queries)."""
+    ids = [wo.id for wo in rows]
+    teams = dict(await HandlerTeam.filter(id__in={wo.team_id for wo in rows if wo.team_id}).values_list(  # type: ignore[attr-defined]
+        "id", "name"))
+    points = dict(await QrPoint.filter(id__in={wo.point_id for wo in rows if wo.point_id}).values_list(  # type: ignore[attr-defined]
+        "id", "code"))
+    notes: dict[int, str] = {}
+    for work_order_id, note in await WorkOrderEvent.filter(work_order_id__in=ids, action__in=list(PUBLIC_ACTIONS)) \
+            .order_by("id").values_list("work_order_id", "note"):
+        notes[work_order_id] = note  # the last public step wins
+    views = []
+    for wo in rows:
+        category: Category = wo.category
+        closed = State(wo.state) in CLOSED_STATES
+        agency = wo.responsible if wo.state == State.OUT_OF_SCOPE else teams.get(wo.team_id, "")  # type: ignore[attr-defined]
+        views.append({
+            "service_request_id": wo.id, "status": open311_status(wo.state), "status_notes": notes.get(wo.id, ""),
+            "service_name": category.name, "service_code": category.code, "description": wo.description,
+            "agency_responsible": agency,
+            "service_notice": "" if closed else f"社区承诺在 {category.deadline_hours} 小时内办结",
+            "requested_datetime": w3(wo.created_at), "updated_datetime": w3(wo.updated_at),
+            "expected_datetime": w3(wo.due_at), "address": wo.address,
+            "address_id": points.get(wo.point_id, ""),  # type: ignore[attr-defined]
+            "zipcode": "", "lat": wo.lat, "long": wo.long, "media_url": "",
+        })
+    return views
 
 
 def _public(query):
@@ -219,8 +227,8 @@ async def requests(*, query: RequestQuery, now: datetime) -> list[dict[str, Any]
     if ids:
         if not all(i.isdigit() for i in ids):
             raise bad_request("service_request_id must be numbers, comma delimited")
-        rows = await found.filter(id__in=[int(i) for i in ids]).order_by("id").prefetch_related("category")
-        return [await request_view(wo) for wo in rows]
+        return await request_views(await found.filter(id__in=[int(i) for i in ids]).order_by("id")
+                                   .prefetch_related("category"))
     start = parse_w3(query.start_date, "start_date") if query.start_date else None
     end = parse_w3(query.end_date, "end_date") if query.end_date else None
     if start and end and end - start > WINDOW:
@@ -242,8 +250,8 @@ async def requests(*, query: RequestQuery, now: datetime) -> list[dict[str, Any]
         found = found.exclude(state__in=list(CLOSED_STATES))
     elif statuses == {"closed"}:
         found = found.filter(state__in=list(CLOSED_STATES))
-    rows = await found.order_by("-created_at", "-id").limit(MAX_REQUESTS).prefetch_related("category")
-    return [await request_view(wo) for wo in rows]
+    return await request_views(await found.order_by("-created_at", "-id").limit(MAX_REQUESTS)
+                               .prefetch_related("category"))
 
 
 async def one_request(*, jurisdiction_id: str | None, request_id: str) -> list[dict[str, Any]]:
@@ -252,7 +260,7 @@ async def one_request(*, jurisdiction_id: str | None, request_id: str) -> list[d
         id=int(request_id)).prefetch_related("category") if request_id.isdigit() else None
     if wo is None:
         raise not_found("service_request_id")
-    return [await request_view(wo)]
+    return await request_views([wo])
 
 
 async def token(*, jurisdiction_id: str | None, token_id: str) -> list[dict[str, Any]]:

@@ -264,7 +264,7 @@ async def _create(*, caller: Caller, community_id: int, category: Category, sour
         warn_at=clock.warn_at(now, due), created_at=now, updated_at=now,
         open311_token=secrets.token_hex(12) if source == Source.PARTNER and category.open311_type == "batch" else None,
     )
-    await _append(wo, caller, action="submit_report", from_state=None, to_state=State.SUBMITTED, note=note, now=now,
+    await append_event(wo, caller, action="submit_report", from_state=None, to_state=State.SUBMITTED, note=note, now=now,
                   details={"source": str(source)})
     await audit.record(actor=caller.actor, action="workorder.create", target_kind="work_order", target_id=wo.id,
                        community_id=community_id, details={"source": str(source), "category": category.code})
@@ -529,7 +529,7 @@ async def transition(*, caller: Caller, work_order_id: int, action: str, note: s
         raise Conflict("这张工单刚被其他人处理过，请刷新后再试", code="workorder.changed")
     before = wo.state
     await wo.refresh_from_db()
-    await _append(wo, caller, action=action, from_state=before, to_state=move.target, note=note, now=now,
+    await append_event(wo, caller, action=action, from_state=before, to_state=move.target, note=note, now=now,
                   details=details, round_=wo.round if action != "reopen" else wo.round)
     if into is not None:
         await _merge_into(wo, into, caller, note=note, now=now)
@@ -555,12 +555,12 @@ async def _merge_into(duplicate: WorkOrder, original: WorkOrder, caller: Caller,
     for user_id in people:
         await Follower.get_or_create(work_order_id=original.id, app_user_id=user_id)
     await Follower.filter(work_order_id=duplicate.id).delete()
-    await _append(original, caller, action="merged_in", from_state=original.state, to_state=original.state,
+    await append_event(original, caller, action="merged_in", from_state=original.state, to_state=original.state,
                   note=f"合并重复工单 {number(duplicate)}：{note}", now=now,
                   details={"duplicate_id": duplicate.id, "followers_added": len(people)})
 
 
-async def _append(wo: WorkOrder, caller: Caller, *, action: str, from_state: State | str | None,
+async def append_event(wo: WorkOrder, caller: Caller, *, action: str, from_state: State | str | None,
                   to_state: State | str, note: str, now: datetime, details: dict[str, Any] | None = None,
                   round_: int | None = None) -> WorkOrderEvent:
     label = caller.label
@@ -679,7 +679,7 @@ async def follow(*, caller: Caller, work_order_id: int, on: bool, now: datetime)
             raise Conflict("这张工单已经结束", code="workorder.closed")
         _, created = await Follower.get_or_create(work_order_id=wo.id, app_user_id=caller.id)
         if created:
-            await _append(wo, caller, action="follow", from_state=wo.state, to_state=wo.state,
+            await append_event(wo, caller, action="follow", from_state=wo.state, to_state=wo.state,
                           note="又一位居民反映“我也遇到”", now=now)
     else:
         await Follower.filter(work_order_id=wo.id, app_user_id=caller.id).delete()
