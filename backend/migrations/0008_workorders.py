@@ -8,7 +8,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('zhilian', '0006_notification_read')]
+    dependencies = [('zhilian', '0007_creds_id_token_alg')]
 
     initial = False
 
