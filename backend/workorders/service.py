@@ -731,19 +731,14 @@ async def duplicates(*, caller: Caller, community_id: int | None, category_id: i
             if metres <= geo.NEARBY_M:
                 near.append((wo, metres, "distance"))
     near.sort(key=lambda item: (item[1] if item[1] is not None else 0, -item[0].id))
-    out = []
-    for wo, metres, why in near[:10]:
-        view = await summary(wo, caller=caller, now=now, base=public_url_base)
+    shown = near[:10]
+    views = await summaries([wo for wo, _, _ in shown], caller=caller, now=now, base=public_url_base)
+    for view, (_, metres, why) in zip(views, shown, strict=True):
         view.update(distance_m=round(metres, 1) if metres is not None else None, matched_by=why)
-        out.append(view)
-    return out
+    return views
 
 
 # ---- views ----
-
-async def _first_photo(wo: WorkOrder) -> WorkOrderPhoto | None:
-    return await WorkOrderPhoto.filter(work_order_id=wo.id, kind=PhotoKind.BEFORE).order_by("id").first()
-
 
 def _photo_url(base: str, wo: WorkOrder, photo_id: int) -> str:
     return f"{base}/{wo.id}/photos/{photo_id}"
@@ -766,30 +761,50 @@ def clock_view(wo: WorkOrder, now: datetime) -> dict[str, Any]:
     }
 
 
+async def summaries(rows: list[WorkOrder], *, caller: Caller, now: datetime, base: str) -> list[dict[str, Any]]:
+    """Cases as list rows (no reporter identity for anyone), with what they refer to loaded in bulk."""
+    ids = [wo.id for wo in rows]
+    categories = {c.id: c for c in await Category.filter(id__in={wo.category_id for wo in rows})}  # type: ignore[attr-defined]
+    teams = {t.id: t for t in await HandlerTeam.filter(id__in={wo.team_id for wo in rows if wo.team_id})}  # type: ignore[attr-defined]
+    points_ = {p.id: p for p in await QrPoint.filter(id__in={wo.point_id for wo in rows if wo.point_id})}  # type: ignore[attr-defined]
+    first_photo: dict[int, int] = {}
+    for work_order_id, photo_id in await WorkOrderPhoto.filter(work_order_id__in=ids, kind=PhotoKind.BEFORE).order_by(
+            "-id").values_list("work_order_id", "id"):
+        first_photo[work_order_id] = photo_id  # ordered newest first: the oldest wins
+    followers: dict[int, int] = dict(await Follower.filter(work_order_id__in=ids).annotate(n=Count("id")).group_by(
+        "work_order_id").values_list("work_order_id", "n"))
+    following = set(await Follower.filter(work_order_id__in=ids, app_user_id=caller.id).values_list(
+        "work_order_id", flat=True)) if caller.kind == "app" else set()
+    views = []
+    for wo in rows:
+        category = categories[wo.category_id]  # type: ignore[attr-defined]
+        team = teams.get(wo.team_id)  # type: ignore[attr-defined]
+        point = points_.get(wo.point_id)  # type: ignore[attr-defined]
+        photo_id = first_photo.get(wo.id)
+        view = {
+            "id": wo.id, "number": number(wo), "community_id": wo.community_id,  # type: ignore[attr-defined]
+            "category": {"id": category.id, "code": category.code, "name": category.name, "icon": category.icon,
+                         "private": category.private},
+            "source": str(wo.source), "state": str(wo.state), "state_label": STATE_LABELS[State(wo.state)],
+            "open311_status": open311_status(wo.state), "description": wo.description,
+            "place": {"point": {"id": point.id, "code": point.code, "name": point.name} if point else None,
+                      "address": wo.address, "grid": wo.grid, "lat": wo.lat, "long": wo.long},
+            "team": {"id": team.id, "name": team.name} if team else None,
+            "created_at": wo.created_at.isoformat(), "updated_at": wo.updated_at.isoformat(),
+            "clock": clock_view(wo, now), "photo_url": _photo_url(base, wo, photo_id) if photo_id else None,
+            "followers": followers.get(wo.id, 0),
+            "merged_into": wo.merged_into_id, "reopen_count": wo.reopen_count,  # type: ignore[attr-defined]
+        }
+        if caller.kind == "app":
+            view["mine"] = wo.reporter_user_id == caller.id  # type: ignore[attr-defined]
+            view["following"] = wo.id in following
+        views.append(view)
+    return views
+
+
 async def summary(wo: WorkOrder, *, caller: Caller, now: datetime, base: str) -> dict[str, Any]:
-    """A case as a list row: no reporter identity for anyone but staff."""
-    category = wo.category if isinstance(wo.category, Category) else await Category.get(id=wo.category_id)  # type: ignore[attr-defined]
-    team = await HandlerTeam.get_or_none(id=wo.team_id) if wo.team_id else None  # type: ignore[attr-defined]
-    point = await QrPoint.get_or_none(id=wo.point_id) if wo.point_id else None  # type: ignore[attr-defined]
-    photo = await _first_photo(wo)
-    view = {
-        "id": wo.id, "number": number(wo), "community_id": wo.community_id,  # type: ignore[attr-defined]
-        "category": {"id": category.id, "code": category.code, "name": category.name, "icon": category.icon,
-                     "private": category.private},
-        "source": str(wo.source), "state": str(wo.state), "state_label": STATE_LABELS[State(wo.state)],
-        "open311_status": open311_status(wo.state), "description": wo.description,
-        "place": {"point": {"id": point.id, "code": point.code, "name": point.name} if point else None,
-                  "address": wo.address, "grid": wo.grid, "lat": wo.lat, "long": wo.long},
-        "team": {"id": team.id, "name": team.name} if team else None,
-        "created_at": wo.created_at.isoformat(), "updated_at": wo.updated_at.isoformat(),
-        "clock": clock_view(wo, now), "photo_url": _photo_url(base, wo, photo.id) if photo else None,
-        "followers": await Follower.filter(work_order_id=wo.id).count(),
-        "merged_into": wo.merged_into_id, "reopen_count": wo.reopen_count,  # type: ignore[attr-defined]
-    }
-    if caller.kind == "app":
-        view["mine"] = wo.reporter_user_id == caller.id  # type: ignore[attr-defined]
-        view["following"] = await Follower.exists(work_order_id=wo.id, app_user_id=caller.id)
-    return view
+    """One case as a list row."""
+    return (await summaries([wo], caller=caller, now=now, base=base))[0]
 
 
 async def _reporter_for_staff(wo: WorkOrder, cipher: FieldCipher) -> dict[str, Any] | None:
@@ -918,7 +933,7 @@ async def board(*, caller: Caller, filters: BoardFilter, now: datetime, base: st
     rows = await query.order_by(*order).offset((filters.page - 1) * filters.size).limit(filters.size).prefetch_related(
         "category")
     return {"total": total, "page": filters.page, "size": filters.size, "counts": counts,
-            "items": [await summary(wo, caller=caller, now=now, base=base) for wo in rows]}
+            "items": await summaries(list(rows), caller=caller, now=now, base=base)}
 
 
 async def app_list(*, caller: Caller, scope: str, community_id: int | None, page: int, size: int, now: datetime,
@@ -938,7 +953,7 @@ async def app_list(*, caller: Caller, scope: str, community_id: int | None, page
     total = await query.count()
     rows = await query.order_by("-id").offset((page - 1) * size).limit(size).prefetch_related("category")
     return {"total": total, "page": page, "size": size,
-            "items": [await summary(wo, caller=caller, now=now, base=base) for wo in rows]}
+            "items": await summaries(list(rows), caller=caller, now=now, base=base)}
 
 
 # ---- the app's report screen ----

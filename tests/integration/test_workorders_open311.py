@@ -220,6 +220,13 @@ async def test_open311_errors_follow_the_spec(client, make_world):
         anonymous = await client.get(f"/open311/v2/services.{fmt}")  # several communities: must say which
         assert anonymous.status_code == 400 and "jurisdiction_id" in geo.errors(anonymous, fmt)[0][1]
 
+    # a key files only into its own community
+    elsewhere = await make_world()
+    await desk(client, elsewhere)
+    crossing = await geo.post(api_key=key["api_key"], jurisdiction_id=elsewhere.community_code, service_code="ENV-01",
+                              address_string="3号楼")
+    assert crossing.status_code == 403 and geo.errors(crossing, "xml")[0][0] == 403
+
     # a window within 90 days is fine, and the default window is the last 90 days
     ok = await geo.get("requests", start_date=(now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                        end_date=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
