@@ -17,7 +17,7 @@ from backend.auth.guards import RESIDENT_ADMINS, RESIDENT_MANAGERS, actor_of, au
 from backend.auth.scope import target_community_id, visible_community_ids
 from backend.errors import ApiError
 from backend.http import validated_body, validated_query
-from backend.workorders import catalog, figures, points, schemas, service
+from backend.workorders import catalog, figures, points, queries, schemas, service
 from backend.workorders.service import Caller
 
 bp = Blueprint("workorders")
@@ -180,7 +180,7 @@ async def sign(request: Request, pid: int):
 @validated_query(schemas.BoardQuery)
 async def board(request: Request, query: schemas.BoardQuery):
     """The dispatch board: counts (new, due soon, overdue, escalated, by state and team) and a page of cases."""
-    result = await service.board(caller=await _staff(request), filters=service.BoardFilter(**query.model_dump()),
+    result = await queries.board(caller=await _staff(request), filters=queries.BoardFilter(**query.model_dump()),
                                  now=_now(request), base=STAFF_BASE)
     return json(result, headers=_NO_STORE)
 
@@ -204,7 +204,7 @@ async def staff_report(request: Request, body: schemas.StaffReport):
 @validated_query(schemas.DuplicatesQuery)
 async def staff_duplicates(request: Request, query: schemas.DuplicatesQuery):
     """Open (or recently closed) cases of a category at the same point or within ~50 m: merge candidates."""
-    items = await service.duplicates(caller=await _staff(request), community_id=query.community_id,
+    items = await queries.duplicates(caller=await _staff(request), community_id=query.community_id,
                                      category_id=query.category_id, point_token=query.point, point_id=query.point_id,
                                      lat=query.lat, long=query.long, now=_now(request), public_url_base=STAFF_BASE)
     return json({"items": items})
@@ -243,7 +243,7 @@ async def open311_key(request: Request, body: schemas.Open311KeyCreate):
 @authenticated(roles=RESIDENT_MANAGERS)
 async def staff_detail(request: Request, wid: int):
     """The case page: place, reporter (audited), clock, history with notes, photo URLs, next moves."""
-    view = await service.detail(caller=await _staff(request), work_order_id=wid, now=_now(request),
+    view = await queries.detail(caller=await _staff(request), work_order_id=wid, now=_now(request),
                                 cipher=request.app.ctx.cipher, base=STAFF_BASE)
     return json(view, headers=_NO_STORE)
 
@@ -288,7 +288,7 @@ async def staff_photo_get(request: Request, wid: int, pid: int):
 @authenticated(kinds=("app",))
 @validated_query(schemas.AppCategoriesQuery)
 async def app_categories(request: Request, query: schemas.AppCategoriesQuery):
-    items = await service.app_categories(caller=_app(request), community_id=query.community_id,
+    items = await queries.app_categories(caller=_app(request), community_id=query.community_id,
                                          point_token=query.point)
     parents = {c.parent_id for c in items}  # type: ignore[attr-defined]
     return json({"items": [catalog.category_view(c) | {"leaf": c.id not in parents} for c in items]})
@@ -299,7 +299,7 @@ async def app_categories(request: Request, query: schemas.AppCategoriesQuery):
 @validated_query(schemas.ScanQuery)
 async def app_scan(request: Request, query: schemas.ScanQuery):
     """A scanned sign: the exact place to prefill and the categories to pick from (no GPS needed)."""
-    return json(await service.scan_point(token=query.t, public_url=_public_url(request), now=_now(request)))
+    return json(await queries.scan_point(token=query.t, public_url=_public_url(request), now=_now(request)))
 
 
 @bp.get("/api/app/workorders/duplicates")
@@ -307,7 +307,7 @@ async def app_scan(request: Request, query: schemas.ScanQuery):
 @validated_query(schemas.DuplicatesQuery)
 async def app_duplicates(request: Request, query: schemas.DuplicatesQuery):
     """Shown before a report is sent: the same problem here already? Then 我也遇到 instead."""
-    items = await service.duplicates(caller=_app(request), community_id=query.community_id,
+    items = await queries.duplicates(caller=_app(request), community_id=query.community_id,
                                      category_id=query.category_id, point_token=query.point, point_id=None,
                                      lat=query.lat, long=query.long, now=_now(request), public_url_base=APP_BASE)
     return json({"items": items})
@@ -333,7 +333,7 @@ async def app_report(request: Request, body: schemas.AppReport):
 @validated_query(schemas.AppListQuery)
 async def app_list(request: Request, query: schemas.AppListQuery):
     """My reports, the ones I follow, or my community's public cases (reporters never named)."""
-    result = await service.app_list(caller=_app(request), scope=query.scope, community_id=query.community_id,
+    result = await queries.app_list(caller=_app(request), scope=query.scope, community_id=query.community_id,
                                     page=query.page, size=query.size, now=_now(request), base=APP_BASE)
     return json(result, headers=_NO_STORE)
 
@@ -341,7 +341,7 @@ async def app_list(request: Request, query: schemas.AppListQuery):
 @bp.get("/api/app/workorders/<wid:int>")
 @authenticated(kinds=("app",))
 async def app_detail(request: Request, wid: int):
-    view = await service.detail(caller=_app(request), work_order_id=wid, now=_now(request),
+    view = await queries.detail(caller=_app(request), work_order_id=wid, now=_now(request),
                                 cipher=request.app.ctx.cipher, base=APP_BASE)
     return json(view, headers=_NO_STORE)
 

@@ -31,7 +31,7 @@ from backend import db  # noqa: E402
 from backend.app import build_cipher  # noqa: E402
 from backend.residents import service as residents  # noqa: E402
 from backend.settings import Settings  # noqa: E402
-from backend.workorders import catalog, deadlines, open311, service  # noqa: E402
+from backend.workorders import catalog, deadlines, open311, queries, service  # noqa: E402
 from backend.workorders.models import Category, HandlerTeam, Source, WorkOrder  # noqa: E402
 from backend.workorders.states import State  # noqa: E402
 
@@ -77,11 +77,11 @@ async def main(args: argparse.Namespace) -> None:
             staff = service.Caller("staff", 1, "community_staff", [community.id])
             some = await WorkOrder.filter(community_id=community.id).order_by("id").first()
             trash = await Category.get(community_id=community.id, code="ENV-01")
-            board = await timed(args.rounds, lambda: service.board(
-                caller=staff, filters=service.BoardFilter(state="open"), now=now, base="/api/workorders"))
-            detail = await timed(args.rounds, lambda: service.detail(
+            board = await timed(args.rounds, lambda: queries.board(
+                caller=staff, filters=queries.BoardFilter(state="open"), now=now, base="/api/workorders"))
+            detail = await timed(args.rounds, lambda: queries.detail(
                 caller=staff, work_order_id=some.id, now=now, cipher=cipher, base="/api/workorders"))
-            duplicates = await timed(args.rounds, lambda: service.duplicates(
+            duplicates = await timed(args.rounds, lambda: queries.duplicates(
                 caller=staff, community_id=community.id, category_id=trash.id, point_token=None, point_id=None,
                 lat=30.92, long=121.47, now=now, public_url_base="/api/workorders"))
             listing = await timed(max(1, args.rounds // 4), lambda: open311.requests(
