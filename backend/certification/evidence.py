@@ -30,6 +30,7 @@ from backend.certification.models import (
 )
 from backend.certification.records import Recorded, record_certification
 from backend.errors import ApiError, Conflict, Forbidden, NotFoundError, Unauthorized, ValidationFailed
+from backend.residents import text as text_rules
 from backend.residents.models import Resident
 from backend.security.fieldcrypt import FieldCipher
 
@@ -52,12 +53,13 @@ async def record_home_visit(
     *, resident: Resident, staff_id: int, photo: bytes, note: str, cipher: FieldCipher,
 ) -> HomeVisit:
     check_photo(photo)
+    note = text_rules.clean_free_text(note, field="note", label="上门情况说明", max_length=500, multiline=True)
     period = await periods.current_period(community_id=resident.community_id)  # type: ignore[attr-defined]
     if await Certification.exists(resident_id=resident.id, period_id=period.id):
         raise Conflict("本月已经认证过了", code="certify.already_certified")
     return await HomeVisit.create(
         resident_id=resident.id, period_id=period.id, first_staff_id=staff_id,
-        photo_cipher=cipher.encrypt_bytes(photo, purpose=PHOTO_PURPOSE), note=note[:500],
+        photo_cipher=cipher.encrypt_bytes(photo, purpose=PHOTO_PURPOSE), note=note,
         visited_at=datetime.now(UTC),
     )
 
@@ -142,6 +144,7 @@ def parse_public_key(b64: str) -> Ed25519PublicKey:
 
 
 async def register_device(*, community_id: int, name: str, public_key: str) -> Device:
+    name = text_rules.clean_free_text(name, field="name", label="设备名称", max_length=64, required=True)
     parse_public_key(public_key)
     return await Device.create(community_id=community_id, name=name, public_key=public_key)
 

@@ -109,7 +109,7 @@ async def register_device(request: Request, body: DeviceCreate):
     community_id = await _community_id(request, body.community_id)
     device = await evidence.register_device(community_id=community_id, name=body.name, public_key=body.public_key)
     await audit.record(actor=actor_of(request), action="device.register", target_kind="device", target_id=device.id,
-                       community_id=community_id, details={"name": body.name})
+                       community_id=community_id, details={"name": device.name})
     return json({"id": device.id, "name": device.name, "community_id": community_id}, status=201)
 
 

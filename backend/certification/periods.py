@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from backend.certification.models import MonthStatus, Period, PeriodStatus, ResidentMonth
 from backend.errors import ApiError, NotFoundError
+from backend.residents import text as text_rules
 from backend.residents.models import Resident, ResidentStatus
 
 PROGRAMME = "elderly_subsidy"
@@ -155,7 +156,8 @@ async def months_owed(*, resident_id: int, before: Period) -> list[str]:
 
 async def set_exempt(*, row: ResidentMonth, reason: str) -> ResidentMonth:
     row.status = MonthStatus.EXEMPT
-    row.exempt_reason = reason
+    row.exempt_reason = text_rules.clean_free_text(reason, field="reason", label="免于认证的原因", max_length=200,
+                                                   required=True)
     await row.save(update_fields=["status", "exempt_reason", "updated_at"])
     return row
 

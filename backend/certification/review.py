@@ -25,6 +25,7 @@ from backend.errors import Conflict, NotFoundError
 from backend.face.config import FaceConfig
 from backend.face.matching import FaceTemplate as EngineTemplate
 from backend.notify import notices
+from backend.residents import text as text_rules
 from backend.residents.models import Resident
 from backend.security.fieldcrypt import FieldCipher
 
@@ -92,9 +93,10 @@ def best_frame(attempt: Attempt, cipher: FieldCipher) -> bytes:
 
 async def decide(*, attempt: Attempt, approve: bool, reason: str, staff_id: int, cipher: FieldCipher) -> Attempt:
     """Approve (certify, and enrol a first-timer) or reject with a reason the resident will read."""
+    reason = text_rules.clean_free_text(reason, field="reason", label="原因", max_length=200)
     claimed = await Attempt.filter(id=attempt.id, review_status=ReviewStatus.PENDING).update(
         review_status=ReviewStatus.APPROVED if approve else ReviewStatus.REJECTED,
-        reviewed_by=staff_id, reviewed_at=datetime.now(UTC), review_reason=reason[:200],
+        reviewed_by=staff_id, reviewed_at=datetime.now(UTC), review_reason=reason,
     )
     if not claimed:
         raise Conflict("这条记录已经处理过了", code="review.already_decided")

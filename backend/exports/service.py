@@ -36,6 +36,7 @@ from backend.exports.models import Export
 from backend.exports.sheet import STATUS_ZH, display_cells
 from backend.outbox import service as outbox
 from backend.residents.models import Community, Department, Resident
+from backend.security import cells
 from backend.security.fieldcrypt import FieldCipher
 from backend.settings import Settings
 
@@ -116,7 +117,9 @@ def bundle_rows(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def build_xlsx(rows: list[Row], *, title: str, cipher: FieldCipher) -> bytes:
-    """One row per resident: status, method, time, credential id (the cells `sheet.display_cells` names)."""
+    """One row per resident: status, method, time, credential id (the cells `sheet.display_cells` names);
+    every cell through `cells.append_row` (formulas neutralised, characters a workbook cannot hold dropped),
+    so stored content never breaks it."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -125,17 +128,17 @@ def build_xlsx(rows: list[Row], *, title: str, cipher: FieldCipher) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "认证名单"
-    sheet.append([title])
+    cells.append_row(sheet, [title])
     sheet["A1"].font = Font(bold=True, size=14)
     header = ["序号", "姓名", "身份证号", "本月状态", "认证方式", "认证时间", "凭证编号", "凭证状态", "上链"]
-    sheet.append(header)
+    cells.append_row(sheet, header)
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for row, signed in zip(rows, bundle_rows(rows), strict=True):
-        cells = display_cells(signed)
-        cells[1] = row.resident.name
-        cells[2] = _mask_id(cipher.decrypt_text(row.resident.national_id_cipher, purpose=ID_PURPOSE))
-        sheet.append(cells)
+        values = display_cells(signed)
+        values[1] = row.resident.name
+        values[2] = _mask_id(cipher.decrypt_text(row.resident.national_id_cipher, purpose=ID_PURPOSE))
+        cells.append_row(sheet, values)
     for column, width in zip("ABCDEFGHI", (6, 10, 22, 12, 14, 24, 38, 10, 8), strict=True):
         sheet.column_dimensions[column].width = width
     out = io.BytesIO()
@@ -202,9 +205,9 @@ def build_pdf(rows: list[Row], counts: dict[str, int], *, title: str, generated_
                 note = "凭证已撤销 " + row.credential.status_reason
             elif row.credential is not None and row.credential.suspended:
                 note = "凭证已暂停 " + row.credential.status_reason
-            lines.append([str(number), row.resident.name,
+            lines.append([str(number), cells.safe_text(row.resident.name),
                           _mask_id(cipher.decrypt_text(row.resident.national_id_cipher, purpose=ID_PURPOSE)),
-                          STATUS_ZH.get(row.status, row.status), note[:40]])
+                          STATUS_ZH.get(row.status, row.status), cells.safe_text(note)[:40]])
         story.append(Table(lines, colWidths=[12 * mm, 25 * mm, 45 * mm, 25 * mm, 55 * mm], style=table_style,
                            repeatRows=1))
     else:

@@ -9,6 +9,8 @@ The rules:
 * Headers are matched by name (Chinese or English alias), in any order; a title
   row above the header is tolerated. Line numbers are the row numbers the user
   sees in Excel (header row = 1 when there is no title row).
+* Names and addresses follow ``backend.residents.text``: the rules (and messages) the
+  resident API applies, so a value refused there is refused here too.
 * Every problem is reported per row and field with a stable code and a Chinese
   message; nothing is imported unless ``errors`` is empty (the caller decides).
 * Problems that make the whole file unreadable raise ``RosterFileError``;
@@ -31,12 +33,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from backend.residents import text as text_rules
 from backend.residents.national_id import (
     InvalidNationalId,
     NationalId,
     parse_national_id,
     programme_tier,
 )
+from backend.security import cells
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -57,8 +61,6 @@ __all__ = [
 DEFAULT_ROW_LIMIT = 20_000
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MIN_AGE = 80
-NAME_MAX = 30
-ADDRESS_MAX = 200
 # Uncompressed size ceiling for an xlsx archive: stops zip bombs before openpyxl inflates them.
 _MAX_XLSX_UNCOMPRESSED = 256 * 1024 * 1024
 _HEADER_SCAN_ROWS = 10
@@ -127,9 +129,6 @@ _HEADER_NOISE = re.compile(r"[\s_\-*:：]+")
 _WHITESPACE = re.compile(r"\s+")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _PHONE_NOISE = re.compile(r"[\s\-()]+")
-_NAME_DOTS = str.maketrans({"•": "·", "・": "·", "‧": "·", "∙": "·", "．": "·"})
-_NAME_EXTRA = frozenset("· .-'")
-_FORMULA_START = ("=", "+", "-", "@")
 
 
 def _header_key(text: str) -> str:
@@ -473,27 +472,17 @@ def _cell(values: tuple[Any, ...], columns: Mapping[str, int], fld: str) -> Any:
 
 
 def _check_name(line: int, value: Any) -> tuple[str | None, RowError | None]:
-    name = _clean(value).translate(_NAME_DOTS)
-    if not name:
-        return None, RowError(line, "name", "roster.name", "姓名不能为空")
-    if len(name) > NAME_MAX:
-        return None, RowError(line, "name", "roster.name", f"姓名不能超过{NAME_MAX}个字")
-    if not all(unicodedata.category(ch)[0] in "LM" or ch in _NAME_EXTRA for ch in name) or name[0] in "·.-'":
-        return None, RowError(line, "name", "roster.name", "姓名只能包含文字，少数民族姓名可用间隔号“·”")
-    return name, None
+    try:
+        return text_rules.clean_name(_text(value)), None
+    except text_rules.TextRejected as exc:
+        return None, RowError(line, "name", "roster.name", exc.message)
 
 
 def _check_address(line: int, value: Any, fld: str, *, required: bool) -> tuple[str | None, RowError | None]:
-    label = FIELD_LABELS[fld]
-    code = f"roster.{fld}"
-    text = _clean(value)
-    if not text:
-        return None, (RowError(line, fld, code, f"{label}不能为空") if required else None)
-    if len(text) > ADDRESS_MAX:
-        return None, RowError(line, fld, code, f"{label}不能超过{ADDRESS_MAX}个字")
-    if text.startswith(_FORMULA_START):
-        return None, RowError(line, fld, code, f"{label}不能以 = + - @ 开头")
-    return text, None
+    try:
+        return text_rules.clean_address(_text(value), field=fld, label=FIELD_LABELS[fld], required=required), None
+    except text_rules.TextRejected as exc:
+        return None, RowError(line, fld, f"roster.{fld}", exc.message)
 
 
 def _check_phone(line: int, value: Any) -> tuple[str | None, RowError | None]:
@@ -588,7 +577,7 @@ def write_roster_xlsx(rows: Iterable[Mapping[str, Any]]) -> bytes:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "居民名册"
-    sheet.append(list(ROSTER_HEADERS))
+    cells.append_row(sheet, ROSTER_HEADERS)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     widths = {"name": 12, "national_id": 22, "phone": 15, "address": 44, "living_address": 44}
@@ -599,7 +588,7 @@ def write_roster_xlsx(rows: Iterable[Mapping[str, Any]]) -> bytes:
         if index in text_columns:
             dimension.number_format = "@"  # cells typed later into the template stay text
     for line, row in enumerate(rows, start=2):
-        sheet.append([value or None for value in _row_values(row)])
+        cells.append_row(sheet, [value or None for value in _row_values(row)])
         for index in text_columns:  # (sheet.max_row here would make this quadratic)
             sheet.cell(row=line, column=index).number_format = "@"
     sheet.freeze_panes = "A2"
@@ -610,9 +599,4 @@ def write_roster_xlsx(rows: Iterable[Mapping[str, Any]]) -> bytes:
 
 def write_roster_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     """A UTF-8 (with BOM, so Excel shows the Chinese) CSV roster with the Chinese header."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(ROSTER_HEADERS)
-    for row in rows:
-        writer.writerow(_row_values(row))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return cells.csv_bytes([ROSTER_HEADERS, *(_row_values(row) for row in rows)])

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from backend.errors import ApiError, Conflict, NotFoundError, ValidationFailed
 from backend.residents import roster as roster_parser
+from backend.residents import text as text_rules
 from backend.residents.models import (
     Community,
     ConsentRecord,
@@ -233,10 +234,19 @@ def _normalise_phone_or_raise(raw: str | None) -> str | None:
     return phone
 
 
+def _clean_address(field_name: str, raw: str | None) -> str | None:
+    """The roster's rules for the same column (one validator for every path in)."""
+    return text_rules.clean_address(raw, field=field_name, label=roster_parser.FIELD_LABELS[field_name],
+                                    required=field_name == "address")
+
+
 async def create_resident(
     *, community: Community, name: str, national_id: str, phone: str | None, address: str,
     living_address: str | None, cipher: FieldCipher,
 ) -> Resident:
+    name = text_rules.clean_name(name)
+    address = _clean_address("address", address) or ""
+    living_address = _clean_address("living_address", living_address)
     parsed = _parse_id_or_raise(national_id)
     tier = _tier_or_raise(parsed)
     normalised_phone = _normalise_phone_or_raise(phone)
@@ -252,13 +262,17 @@ async def create_resident(
 async def update_resident(*, resident: Resident, changes: dict[str, Any], cipher: FieldCipher) -> list[str]:
     """Apply the given fields; returns the names of the fields that changed (for the audit trail)."""
     changed: list[str] = []
-    if "name" in changes and changes["name"] != resident.name:
-        resident.name = changes["name"]
-        changed.append("name")
+    if "name" in changes:
+        name = text_rules.clean_name(changes["name"] or "")
+        if name != resident.name:
+            resident.name = name
+            changed.append("name")
     for simple in ("address", "living_address"):
-        if simple in changes and (changes[simple] or "") != getattr(resident, simple):
-            setattr(resident, simple, changes[simple] or "")
-            changed.append(simple)
+        if simple in changes:
+            value = _clean_address(simple, changes[simple]) or ""
+            if value != getattr(resident, simple):
+                setattr(resident, simple, value)
+                changed.append(simple)
     if "phone" in changes:
         columns = _phone_columns(_normalise_phone_or_raise(changes["phone"]), cipher)
         if columns["phone_index"] != resident.phone_index:

@@ -6,6 +6,7 @@ from backend.audit.models import AuditEvent
 from backend.residents import bindings
 from tests.integration.test_errors_and_ops import assert_error
 from tests.integration.test_qr import a_phone, app_login, current_token, new_resident
+from tests.support.names import numbered_name
 
 
 async def elder_with_code(client, server, world, name: str = "王桂英"):
@@ -146,7 +147,7 @@ async def test_pending_requests_per_helper_are_limited(client, server, make_worl
     world = await make_world()
     helper = await app_login(client, server)
     for i in range(bindings.MAX_PENDING_PER_HELPER):
-        resident = await new_resident(client, world, name=f"老人{i}")
+        resident = await new_resident(client, world, name=numbered_name("老人", i))
         token = await current_token(client, server, world, resident["id"])
         asked = await client.post("/api/app/bindings", json={"token": token, "relation": "neighbour"},
                                   headers=helper.headers)

@@ -12,6 +12,7 @@ from backend.audit.models import AuditEvent
 from backend.notify.models import OutboundMessage
 from backend.residents.national_id import synthetic_national_id
 from tests.integration.test_errors_and_ops import assert_error
+from tests.support.names import numbered_name
 from tests.support.qr import decode_qr
 
 
@@ -175,7 +176,7 @@ async def test_cards_for_a_whole_community_of_300_in_seconds(client, server, mak
     community = await Community.get(id=world.community_id)
     for i in range(300):
         await residents.create_resident(
-            community=community, name=f"测试{i:03d}", national_id=an_elder_id(), phone=None, address="x",
+            community=community, name=numbered_name("测试", 1000 + i), national_id=an_elder_id(), phone=None, address="x",
             living_address=None, cipher=server.app.ctx.cipher,
         )
     # The event loop stays free while the PDF is drawn: health checks keep being answered throughout.

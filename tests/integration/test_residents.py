@@ -13,6 +13,7 @@ from backend.residents.national_id import synthetic_national_id
 from backend.residents.roster import write_roster_csv, write_roster_xlsx
 from tests.integration.test_errors_and_ops import assert_error
 from tests.support.ids import elder_id
+from tests.support.names import numbered_name
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -104,7 +105,7 @@ async def test_one_search_box_finds_by_whole_id_phone_or_id_ending(client, make_
 async def test_paging(client, make_world):
     world = await make_world()
     for seed in range(30, 35):
-        await create(client, world, seed=seed, name=f"张{seed}")
+        await create(client, world, seed=seed, name=numbered_name("张", seed))
     page1 = (await client.get("/api/residents", params={"size": 2, "page": 1}, headers=world.staff.headers)).json()
     page3 = (await client.get("/api/residents", params={"size": 2, "page": 3}, headers=world.staff.headers)).json()
     assert page1["total"] == 5 and len(page1["items"]) == 2 and len(page3["items"]) == 1

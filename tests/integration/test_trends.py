@@ -16,6 +16,7 @@ from tests.integration.conftest import create_staff_login
 from tests.integration.test_errors_and_ops import assert_error
 from tests.integration.test_periods_and_evidence import a_photo, second_staff
 from tests.integration.test_residents import create
+from tests.support.names import numbered_name
 
 NO_METHODS = {"self": 0, "helper": 0, "staff": 0, "home_visit": 0, "passive": 0}
 
@@ -41,7 +42,7 @@ async def test_trends_count_rates_methods_and_days_within_scope(client, make_wor
     district = f"趋势区{secrets.token_hex(3)}"
     world = await make_world(district=district)
     neighbour = await make_world(district=district)
-    people = [(await create(client, world, seed=9101 + i, name=f"趋势{i}"))["id"] for i in range(4)]
+    people = [(await create(client, world, seed=9101 + i, name=numbered_name("趋势", i)))["id"] for i in range(4)]
     lone = (await create(client, neighbour, seed=9111, name="趋势邻居"))["id"]
     this_month = periods.month_of(date.today())
     last_month = periods.previous_month(this_month)
