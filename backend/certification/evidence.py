@@ -2,7 +2,8 @@
 
 Both exist for people the camera cannot serve. A home visit needs two different staff
 members (one records with a photo, another attests). Passive sightings from registered
-community devices only put a resident on a list for staff to confirm: never automatic.
+community devices only put a resident on a list for staff to confirm: never automatic, and
+never by the staff member who registered the devices that saw the resident.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from backend.auth.models import StaffUser
@@ -143,10 +145,12 @@ def parse_public_key(b64: str) -> Ed25519PublicKey:
                                field="public_key") from None
 
 
-async def register_device(*, community_id: int, name: str, public_key: str) -> Device:
+async def register_device(*, community_id: int, name: str, public_key: str, registered_by: int) -> Device:
+    """Register a device under the staff member who supplied its key: they can never confirm what it reports."""
     name = text_rules.clean_free_text(name, field="name", label="设备名称", max_length=64, required=True)
     parse_public_key(public_key)
-    return await Device.create(community_id=community_id, name=name, public_key=public_key)
+    return await Device.create(community_id=community_id, name=name, public_key=public_key,
+                               registered_by=registered_by)
 
 
 async def record_sighting(*, device_id: int, signature_b64: str, body: bytes, min_score: float) -> PassiveSighting:
@@ -202,9 +206,20 @@ async def passive_candidates(*, community_id: int, min_sightings: int) -> list[d
 
 
 async def confirm_passive(*, resident: Resident, staff_id: int, min_sightings: int) -> Recorded:
+    """Certify from sightings, confirmed by someone other than whoever registered the devices that saw them.
+
+    Like the home visit's two staff: whoever registered a device holds (or chose) its key and could
+    post sightings at will, so the sightings of devices they registered never count toward their own
+    confirmation; someone else has to confirm.
+    """
     period = await periods.current_period(community_id=resident.community_id)  # type: ignore[attr-defined]
-    count = await PassiveSighting.filter(period_id=period.id, resident_id=resident.id).count()
+    seen = PassiveSighting.filter(period_id=period.id, resident_id=resident.id)
+    count = await seen.count()
     if count < min_sightings:
         raise Conflict(f"本月只有 {count} 次识别记录，不足 {min_sightings} 次，不能确认", code="passive.not_enough")
+    usable = await seen.filter(Q(device__registered_by__isnull=True) | ~Q(device__registered_by=staff_id)).count()
+    if usable < min_sightings:
+        raise Forbidden(f"本月的识别记录有 {count - usable} 次来自您登记的设备，去掉后不足 {min_sightings} 次；"
+                        "请另一位工作人员确认", code="passive.own_device")
     return await record_certification(resident=resident, period=period, method=Method.PASSIVE, attempt=None,
                                       assisted_by=f"staff:{staff_id}", assurance="low")

@@ -107,10 +107,12 @@ async def attest(request: Request, hid: int):
 @validated_body(DeviceCreate)
 async def register_device(request: Request, body: DeviceCreate):
     community_id = await _community_id(request, body.community_id)
-    device = await evidence.register_device(community_id=community_id, name=body.name, public_key=body.public_key)
+    device = await evidence.register_device(community_id=community_id, name=body.name, public_key=body.public_key,
+                                            registered_by=request.ctx.principal.user_id)
     await audit.record(actor=actor_of(request), action="device.register", target_kind="device", target_id=device.id,
                        community_id=community_id, details={"name": device.name})
-    return json({"id": device.id, "name": device.name, "community_id": community_id}, status=201)
+    return json({"id": device.id, "name": device.name, "community_id": community_id,
+                 "registered_by": device.registered_by}, status=201)
 
 
 @bp.post("/api/passive/sightings")

@@ -62,6 +62,30 @@ class Period(Model):
         unique_together = (("community", "programme", "month"),)
 
 
+class PeriodClosure(Model):
+    """One close of a period and exactly what it changed, so a mistaken close can be undone.
+
+    `changes` lists every status the close wrote: {"months": [[resident_month_id, before, after]],
+    "residents": [[resident_id, before, after]]}; a reopen puts back exactly those (where nothing
+    has changed them since) and records who reopened, when and why.
+    """
+
+    id = fields.IntField(primary_key=True)
+    period = fields.ForeignKeyField("zhilian.Period", related_name="closures", on_delete=fields.CASCADE)
+    closed_by = fields.IntField(null=True, description="staff user id")
+    closed_at = fields.DatetimeField()
+    early = fields.BooleanField(default=False, description="closed on or before the due day")
+    reason = fields.CharField(max_length=200, default="")
+    changes = fields.JSONField(default=dict)
+    reopened_by = fields.IntField(null=True)
+    reopened_at = fields.DatetimeField(null=True)
+    reopen_reason = fields.CharField(max_length=200, default="")
+    restored = fields.JSONField(null=True, description="what the reopen put back and what it left")
+
+    class Meta:
+        table = "period_closure"
+
+
 class ResidentMonth(Model):
     """A resident's status in one period (the row the month board shows)."""
 
@@ -164,6 +188,8 @@ class Device(Model):
     community = fields.ForeignKeyField("zhilian.Community", related_name="devices", on_delete=fields.CASCADE)
     name = fields.CharField(max_length=64)
     public_key = fields.CharField(max_length=64, description="Ed25519 public key, base64")
+    registered_by = fields.IntField(null=True, description="staff user who registered it and supplied its key, "
+                                                           "never the one who confirms its sightings")
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

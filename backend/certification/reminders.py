@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
@@ -19,7 +18,7 @@ from backend.notify.service import PHONE_PURPOSE, MessageSender, WeChatTemplateS
 from backend.residents.models import BindingStatus, Community, HelperBinding
 from backend.security.fieldcrypt import FieldCipher
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+LOCAL_TZ = periods.LOCAL_TZ
 
 
 @dataclass(frozen=True)

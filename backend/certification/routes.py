@@ -27,7 +27,7 @@ from backend.certification import enrolment, periods, review, sessions, trends
 from backend.certification.models import Certification, MonthStatus, Period, ResidentMonth
 from backend.certification.records import certification_view
 from backend.errors import ApiError, NotFoundError, ValidationFailed
-from backend.http import Schema, validated_body, validated_query
+from backend.http import Schema, json_body, parse_model, validated_body, validated_query
 from backend.residents import service as residents
 
 bp = Blueprint("certification")
@@ -55,6 +55,10 @@ class OpenPeriod(Schema):
     community_id: int | None = None
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     due_day: int = Field(default=periods.DEFAULT_DUE_DAY, ge=1, le=28)
+
+
+class PeriodReason(Schema):
+    reason: str = Field(default="", max_length=200, description="required to close early and to reopen")
 
 
 class ExemptBody(Schema):
@@ -304,13 +308,36 @@ async def open_period(request: Request, body: OpenPeriod):
 
 @bp.post("/api/periods/<pid:int>/close")
 @authenticated(roles=RESIDENT_MANAGERS)
+@openapi.body({"application/json": PeriodReason}, required=False)
 async def close(request: Request, pid: int):
+    """Close the month; on or before the due day only an admin may, with a reason (undo: reopen)."""
+    body = parse_model(PeriodReason, json_body(request) if request.body else {})
     period = await periods.get_period_or_raise(period_id=pid, community_ids=await _scope(request))
-    result = await periods.close_period(period=period,
-                                        suspend_after_months=request.app.ctx.settings.suspend_after_months)
+    principal = request.ctx.principal
+    closure = await periods.close_period(
+        period=period, closed_by=principal.user_id, may_close_early=principal.role in RESIDENT_ADMINS,
+        reason=body.reason, suspend_after_months=request.app.ctx.settings.suspend_after_months,
+    )
+    result = periods.closure_counts(closure)
     await audit.record(actor=actor_of(request), action="period.close", target_kind="period", target_id=period.id,
-                       community_id=period.community_id, details=result)  # type: ignore[attr-defined]
-    return json_response({**_period_view(period, await periods.board(period=period)), **result})
+                       community_id=period.community_id,  # type: ignore[attr-defined]
+                       details={**result, "closure_id": closure.id, "early": closure.early, "reason": closure.reason})
+    return json_response({**_period_view(period, await periods.board(period=period)), **result,
+                          "closure_id": closure.id, "early": closure.early, "reason": closure.reason})
+
+
+@bp.post("/api/periods/<pid:int>/reopen")
+@authenticated(roles=RESIDENT_ADMINS)  # undoing a close changes many residents' payments: an admin's call
+@validated_body(PeriodReason)
+async def reopen(request: Request, pid: int, body: PeriodReason):
+    """Undo the latest close: exactly the statuses it wrote are put back, unless changed since."""
+    period = await periods.get_period_or_raise(period_id=pid, community_ids=await _scope(request))
+    restored = await periods.reopen_period(period=period, reopened_by=request.ctx.principal.user_id,
+                                           reason=body.reason)
+    await audit.record(actor=actor_of(request), action="period.reopen", target_kind="period", target_id=period.id,
+                       community_id=period.community_id,  # type: ignore[attr-defined]
+                       details={"restored": restored, "reason": body.reason})
+    return json_response({**_period_view(period, await periods.board(period=period)), "restored": restored})
 
 
 @bp.get("/api/periods/<pid:int>/residents")

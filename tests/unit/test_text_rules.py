@@ -1,9 +1,13 @@
-"""The one validator for typed text: names, addresses, free text (issue 13, items 7 and 8)."""
+"""The one validator for typed text (names, addresses, free text) and when a close is early (issue 13, items 4, 7, 8)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import pytest
 
+from backend.certification.periods import closes_early
 from backend.residents import text
 
 
@@ -40,3 +44,11 @@ def test_ordinary_text_is_kept_and_tidied() -> None:
         text.clean_name("张" * 31)
     with pytest.raises(text.TextRejected):
         text.clean_name("顾2")
+
+
+def test_a_close_is_early_until_the_due_day_is_over_in_china() -> None:
+    period = SimpleNamespace(month="2026-11", due_day=25)
+    assert closes_early(period, datetime(2026, 11, 25, 15, 59, tzinfo=UTC))  # 23:59 on the 25th in Beijing
+    assert not closes_early(period, datetime(2026, 11, 25, 16, 0, tzinfo=UTC))  # 00:00 on the 26th
+    assert closes_early(period, datetime(2026, 10, 30, tzinfo=UTC))
+    assert not closes_early(period, datetime(2026, 12, 1, tzinfo=UTC))

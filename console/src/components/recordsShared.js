@@ -138,7 +138,7 @@ export const ACTION_LABELS = {
   'visit.list': '查看上门核验', 'visit.record': '登记上门核验', 'visit.attest': '上门核验确认', 'visit.view_photo': '查看上门照片',
   'passive.list': '查看无感证据', 'passive.confirm': '确认无感认证', 'passive.sighting': '设备识别记录',
   'device.register': '登记设备',
-  'period.open': '开启认证期', 'period.close': '关闭认证期', 'period.exempt': '设为免于认证', 'period.board': '查看本月认证',
+  'period.open': '开启认证期', 'period.close': '关闭认证期', 'period.reopen': '重新开启认证期', 'period.exempt': '设为免于认证', 'period.board': '查看本月认证',
   'reminders.send': '发送提醒',
   'qr.cards': '打印二维码卡片', 'qr.read': '查看二维码', 'qr.rotate': '更换二维码', 'qr.scan': '扫描二维码', 'qr.scan_refused': '二维码扫描被拒',
   'credential.revocation': '撤销/恢复凭证', 'credential.suspension': '暂停/恢复凭证', 'credential.sd_jwt': '生成选择性披露凭证',
