@@ -52,14 +52,21 @@ class Department(Model):
 
 
 class Resident(Model):
-    """An elder drawing the old-age subsidy."""
+    """An elder drawing the old-age subsidy, as registered in one community.
+
+    The same person (national ID) may be registered in two communities for a while: a community
+    registering someone is never told whether another community has them (that would make every
+    staff member an oracle for the whole city); a district-level admin resolves the move
+    (`backend.residents.moves`) and the other registration becomes `moved`.
+    """
 
     id = fields.IntField(primary_key=True)
     public_id = fields.UUIDField(unique=True, description="pseudonymous id used in credentials")
     community = fields.ForeignKeyField("zhilian.Community", related_name="residents", on_delete=fields.RESTRICT)
     name = fields.CharField(max_length=30, db_index=True)
     national_id_cipher = fields.CharField(max_length=255)
-    national_id_index = fields.CharField(max_length=64, unique=True)
+    national_id_index = fields.CharField(max_length=64, db_index=True,
+                                         description="keyed hash, unique per community (a move is resolved by the district)")
     id_suffix_index = fields.CharField(max_length=64, db_index=True, description="keyed hash of the last 4")
     birth_date = fields.DateField()
     sex = fields.CharField(max_length=1)
@@ -75,6 +82,7 @@ class Resident(Model):
 
     class Meta:
         table = "resident"
+        unique_together = (("community", "national_id_index"),)
 
 
 class ConsentRecord(Model):

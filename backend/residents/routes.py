@@ -12,7 +12,7 @@ from backend.auth.scope import visible_community_ids
 from backend.certification import enrolment
 from backend.errors import ApiError, ValidationFailed
 from backend.http import validated_body, validated_query
-from backend.residents import bindings, roster, schemas, service
+from backend.residents import bindings, moves, roster, schemas, service
 from backend.residents.models import Community
 
 bp = Blueprint("residents", url_prefix="/api")
@@ -92,6 +92,41 @@ async def create_resident(request: Request, body: schemas.ResidentCreate):
         community_id=community.id,
     )
     return json(service.detail_view(resident, request.app.ctx.cipher), status=201)
+
+
+MOVE_RESOLVERS = (Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)  # they see both communities of a move
+
+
+@bp.get("/residents/moves")
+@authenticated(roles=MOVE_RESOLVERS)
+async def pending_moves(request: Request):
+    """People registered in more than one of the caller's communities, for the district to resolve."""
+    groups = await moves.pending_moves(community_ids=await _scope(request))
+    await audit.record(
+        actor=actor_of(request), action="resident.moves", target_kind="resident",
+        community_id=request.ctx.principal.community_id, details={"returned": len(groups)},
+    )
+    return json({"items": [moves.move_view(g, request.app.ctx.cipher) for g in groups]})
+
+
+@bp.post("/residents/moves")
+@authenticated(roles=MOVE_RESOLVERS)
+@validated_body(schemas.MoveResolve)
+async def resolve_move(request: Request, body: schemas.MoveResolve):
+    scope = await _scope(request)
+    keep = await service.get_resident_or_raise(resident_id=body.keep_resident_id, community_ids=scope)
+    moved = await moves.resolve_move(keep=keep, community_ids=scope, reason=body.reason)
+    await audit.record(
+        actor=actor_of(request), action="resident.move_resolve", target_kind="resident", target_id=keep.id,
+        community_id=keep.community_id,  # type: ignore[attr-defined]
+        details={"moved": [rid for rid, _ in moved], "reason": body.reason},
+    )
+    for rid, community_id in moved:  # each community's own trail says why its resident left
+        await audit.record(
+            actor=actor_of(request), action="resident.moved_out", target_kind="resident", target_id=rid,
+            community_id=community_id, details={"reason": body.reason},
+        )
+    return json({"kept": keep.id, "moved": [rid for rid, _ in moved]})
 
 
 @bp.get("/residents/<rid:int>")

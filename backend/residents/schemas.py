@@ -45,3 +45,8 @@ class ConsentCreate(Schema):
     kind: Literal["biometric", "data_processing"]
     version: str = Field(min_length=1, max_length=16)
     method: Literal["paper", "in_app", "verbal_witnessed"]
+
+
+class MoveResolve(Schema):
+    keep_resident_id: int = Field(ge=1, description="the registration that stays; the person's others become moved")
+    reason: str = Field(min_length=2, max_length=200)

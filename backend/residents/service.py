@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -250,13 +251,20 @@ async def create_resident(
     parsed = _parse_id_or_raise(national_id)
     tier = _tier_or_raise(parsed)
     normalised_phone = _normalise_phone_or_raise(phone)
-    if await Resident.exists(national_id_index=cipher.blind_index(parsed.number, purpose=ID_PURPOSE)):
-        raise Conflict("该身份证号已登记", code="resident.duplicate", field="national_id")
-    return await Resident.create(
-        public_id=uuid.uuid4(), community=community, name=name, address=address,
-        living_address=living_address or "", programme_tier=tier,
-        **_identity_columns(parsed, cipher), **_phone_columns(normalised_phone, cipher),
-    )
+    # Only this community's register is consulted: whether another community has the person is
+    # not the caller's to learn (the district resolves the move, see backend.residents.moves).
+    duplicate = Conflict("该身份证号已在本社区登记", code="resident.duplicate", field="national_id")
+    if await Resident.exists(community_id=community.id,
+                             national_id_index=cipher.blind_index(parsed.number, purpose=ID_PURPOSE)):
+        raise duplicate
+    try:
+        return await Resident.create(
+            public_id=uuid.uuid4(), community=community, name=name, address=address,
+            living_address=living_address or "", programme_tier=tier,
+            **_identity_columns(parsed, cipher), **_phone_columns(normalised_phone, cipher),
+        )
+    except IntegrityError:  # the same person registered here a moment ago by someone else
+        raise duplicate from None
 
 
 async def update_resident(*, resident: Resident, changes: dict[str, Any], cipher: FieldCipher) -> list[str]:
@@ -377,18 +385,12 @@ async def import_roster(
     report.errors = [_row_error(e.line, e.field, e.code, e.message) for e in parsed.errors]
 
     indexes = {row.line: cipher.blind_index(row.national_id.number, purpose=ID_PURPOSE) for row in parsed.rows}
-    existing = {
-        r.national_id_index: r for r in await Resident.filter(national_id_index__in=list(indexes.values()))
-    }
-    plan: list[tuple[roster_parser.RosterRow, Resident | None]] = []
-    for row in parsed.rows:
-        current = existing.get(indexes[row.line])
-        if current is not None and current.community_id != community.id:  # type: ignore[attr-defined]
-            report.errors.append(
-                _row_error(row.line, "national_id", "roster.other_community", "该居民已在其他社区登记，请先办理迁出")
-            )
-            continue
-        plan.append((row, current))
+    existing: dict[str, Resident] = {}
+    wanted = list(indexes.values())
+    for start in range(0, len(wanted), 500):  # this community's register only: see create_resident
+        for resident in await Resident.filter(community_id=community.id, national_id_index__in=wanted[start:start + 500]):
+            existing[resident.national_id_index] = resident
+    plan = [(row, existing.get(indexes[row.line])) for row in parsed.rows]
     report.errors.sort(key=lambda e: (e["line"], e["field"] or ""))
     for row, current in plan:
         if current is None:

@@ -181,15 +181,6 @@ async def test_good_roster_imports_300_and_reimport_updates_without_duplicates(c
     assert (await client.get("/api/residents", headers=world.staff.headers)).json()["total"] == 300
 
 
-async def test_roster_row_registered_in_another_community_is_reported(client, make_world):
-    first, second = await make_world(), await make_world()
-    rows = demo_roster(5, as_of=date.today(), seed=13)
-    assert (await upload(client, first, write_roster_xlsx(rows), mode="commit")).status_code == 200
-    response = await upload(client, second, write_roster_xlsx(rows), mode="dry_run")
-    assert response.status_code == 422
-    assert {e["code"] for e in response.json()["errors"]} == {"roster.other_community"}
-
-
 async def test_not_a_roster_file_is_a_clear_error(client, make_world):
     world = await make_world()
     response = await upload(client, world, b"%PDF-1.4 not a roster", mode="dry_run", filename="x.xlsx")

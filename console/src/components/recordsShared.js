@@ -131,6 +131,7 @@ export const ACTION_LABELS = {
   'audit.verify': '审计完整性校验',
   'resident.create': '新增居民', 'resident.read': '查看居民', 'resident.update': '修改居民', 'resident.delete': '删除居民',
   'resident.list': '查询居民名单', 'resident.helpers': '查看居民的帮办人',
+  'resident.moves': '查看跨社区重复登记', 'resident.move_resolve': '处理居民迁移', 'resident.moved_out': '居民已迁出',
   'roster.dry_run': '名单导入（预检）', 'roster.commit': '名单导入',
   'consent.record': '登记同意', 'consent.revoke': '撤回同意', 'face.enrol': '人脸录入',
   'certify.start': '开始认证', 'certify.pass': '认证通过', 'certify.fail': '认证未通过', 'certify.review': '认证转人工审核',
