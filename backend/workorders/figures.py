@@ -12,7 +12,6 @@ A rate with nothing to divide by is None (shown as "—"), never a fake 0 % or 1
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 
 from backend.errors import ValidationFailed
+from backend.security import cells
 from backend.workorders.models import Category, HandlerTeam, WorkOrder
 from backend.workorders.states import State
 
@@ -117,21 +117,18 @@ def _rows(figures: dict[str, Any]) -> list[list[Any]]:
 
 
 def to_csv(figures: dict[str, Any]) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel opens the Chinese headers correctly."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([label for _, label in COLUMNS])
-    writer.writerows(_rows(figures))
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    """UTF-8 with a byte-order mark, so Excel opens the Chinese headers correctly; cells neutralised
+    (team and category names are typed by staff) by the one writer every export uses."""
+    return cells.csv_bytes([[label for _, label in COLUMNS], *_rows(figures)])
 
 
 def to_xlsx(figures: dict[str, Any]) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = f"{figures['month']} 随手拍"
-    sheet.append([label for _, label in COLUMNS])
+    cells.append_row(sheet, [label for _, label in COLUMNS])
     for row in _rows(figures):
-        sheet.append(row)
+        cells.append_row(sheet, row)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

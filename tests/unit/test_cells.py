@@ -42,3 +42,18 @@ def test_csv_cells_are_neutralised_and_the_roster_writers_use_the_helper() -> No
     assert "'=1+1" in write_roster_csv([roster]).decode("utf-8-sig")
     sheet = openpyxl.load_workbook(io.BytesIO(write_roster_xlsx([roster]))).active
     assert sheet["A2"].value == "'=1+1" and sheet["D2"].value == "'+江海路" and sheet["A2"].data_type == "s"
+
+
+def test_the_work_order_figures_export_goes_through_the_same_writer() -> None:
+    from backend.workorders import figures
+
+    counts = {key: 0 for key, _ in figures.COLUMNS if key not in ("group", "name")}
+    counts.update({key: None for key in counts if key.endswith("_rate")})
+    data = {"month": "2026-02", "total": counts,
+            "by_category": [{"name": "@SUM(A1)", **counts}], "by_team": [{"name": "=HYPERLINK(\"http://e.cn\")", **counts}]}
+    sheet = openpyxl.load_workbook(io.BytesIO(figures.to_xlsx(data))).active
+    names = [row[1].value for row in sheet.iter_rows(min_row=2)]
+    assert names == ["全部", "'@SUM(A1)", "'=HYPERLINK(\"http://e.cn\")"]
+    assert all(row[1].data_type == "s" for row in sheet.iter_rows(min_row=2))
+    rows = list(csv.reader(io.StringIO(figures.to_csv(data).decode("utf-8-sig"))))
+    assert [row[1] for row in rows[1:]] == names
