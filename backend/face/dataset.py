@@ -36,13 +36,34 @@ class Item:
         return self.kind in ("print", "screen")
 
 
-def read_manifest(data_dir: Path) -> list[Item]:
+KINDS = ("genuine", "print", "screen", "video")
+
+
+def read_manifest(data_dir: Path, problems: list[str] | None = None) -> list[Item]:
+    """The folder's MANIFEST rows.  With ``problems`` given, rows that cannot be used (unknown
+    kind, missing or unreadable file, unparsable age) are named there and skipped instead of
+    raising; without it a bad row raises (the tests' data must be whole)."""
+    items = []
     with (data_dir / "MANIFEST.csv").open(newline="", encoding="utf-8") as fh:
-        return [
-            Item(r["file"], r["identity"], r["kind"], int(float(r["age"])) if (r.get("age") or "").strip() else None,
-                 r.get("notes") or "")
-            for r in csv.DictReader(fh)
-        ]
+        for n, r in enumerate(csv.DictReader(fh), start=2):
+            try:
+                age_text = (r.get("age") or "").strip()
+                item = Item((r.get("file") or "").strip(), (r.get("identity") or "").strip(),
+                            (r.get("kind") or "").strip(), int(float(age_text)) if age_text else None,
+                            r.get("notes") or "")
+                if not item.file or not item.identity:
+                    raise ValueError("no file or identity")
+                if item.kind not in KINDS:
+                    raise ValueError(f"unknown kind {item.kind!r}")
+                if not (data_dir / item.file).is_file():
+                    raise ValueError("file missing")
+            except (ValueError, TypeError) as e:
+                if problems is None:
+                    raise
+                problems.append(f"MANIFEST line {n} ({r.get('file') or '?'}): {e}")
+                continue
+            items.append(item)
+    return items
 
 
 def video_frames(path: Path, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
