@@ -22,6 +22,7 @@ from .errors import ModelError, MultipleFacesError, NoFaceError, TemplateError
 from .image import as_bgr
 from .landmarks import Landmarker
 from .matching import FaceTemplate, MatchResult, fused_score, verify
+from .planarity import face_patch
 from .quality import Guidance, Quality, assess
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class FaceObservation:
     aligned: np.ndarray | None = field(default=None, repr=False)  # 112x112 crop, to embed later
     dlib_embedding: np.ndarray | None = None
     spoof_crops: tuple[np.ndarray, ...] | None = field(default=None, repr=False)  # to score anti-spoof later
+    patch: np.ndarray | None = field(default=None, repr=False)  # grey face patch (planarity.PATCH), live frames
+    patch_map: np.ndarray | None = field(default=None, repr=False)  # 2x3 map image -> patch
 
     @property
     def eye_openness(self) -> float | None:
@@ -128,8 +131,9 @@ class FaceEngine:
         if landmarks:
             mesh = self.landmarker.run(img, det.box, det.kps, eyes=eyes)
             yaw, pitch = mesh.yaw, mesh.pitch
+            patch, patch_map = face_patch(img, det.box)  # texture points for the planarity probe
             obs_kw.update(landmarks=mesh.points, eye_open=mesh.eye_open, mouth_open=mesh.mouth_open,
-                          yaw=mesh.yaw, pitch=mesh.pitch, roll=mesh.roll)
+                          yaw=mesh.yaw, pitch=mesh.pitch, roll=mesh.roll, patch=patch, patch_map=patch_map)
         q = assess(aligned if aligned.shape[0] == 112 else cv2.resize(aligned, (112, 112)),
                    det.width, img.shape[1], yaw, pitch, self.config)
         obs = FaceObservation(det.box, det.kps, det.score, q, (img.shape[1], img.shape[0]), aligned=aligned,
