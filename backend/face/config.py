@@ -81,6 +81,18 @@ class FaceConfig:
     max_static_fraction: float = 0.9  # FACE_MAX_STATIC_FRACTION: share of near-identical consecutive frames
     session_embed_frames: int = 2  # FACE_SESSION_EMBED_FRAMES: best frames embedded for the match
 
+    # --- a second presentation-attack signal: does the face turn like a flat card? ---------------
+    # homography residual of tracked face points between the frontal frame and the turned ones, in
+    # eye distances (planarity.py); see face_eval's "planarity" block for the measured figures
+    planar_residual_threshold: float = 0.008  # FACE_PLANAR_RESIDUAL: below -> a flat picture (liveness.flat)
+    planar_min_yaw_deg: float = 8.0  # FACE_PLANAR_MIN_YAW_DEG: turn from frontal before a frame is measured
+
+    # --- failing fast, and saying why -----------------------------------------------------------
+    early_spoof_frames: int = 3  # FACE_EARLY_SPOOF_FRAMES: first frames scored by MiniFASNet (every 3rd)
+    early_static_frames: int = 12  # FACE_EARLY_STATIC_FRAMES: this many frames that never change -> static now
+    stall_s: float = 10.0  # FACE_STALL_S: a quality problem this long with nothing done ends the session
+    stall_share: float = 0.8  # FACE_STALL_SHARE: share of the window's frames that must carry the problem
+
     def resolved_model_dir(self) -> Path:
         """Model dir as an absolute path; relative values are relative to the repo, not the CWD."""
         if not self.model_dir:

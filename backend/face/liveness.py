@@ -27,6 +27,7 @@ import numpy as np
 from .config import FaceConfig
 from .errors import FaceError, MultipleFacesError
 from .matching import FaceTemplate, MatchResult
+from .planarity import PlanarityProbe
 
 if TYPE_CHECKING:
     from .engine import FaceEngine, FaceObservation, Frame
@@ -39,20 +40,38 @@ PROMPTS = {
     "open_mouth": "请张张嘴",
     "nod": "请慢慢点头",
 }
+# what happened, in words shown and spoken on the challenge screen while the result is prepared;
+# never an instruction to press something (the result screen has the buttons and the advice)
 MESSAGES = {
     "liveness.done": "动作完成，请稍候",
-    "liveness.timeout": "时间到了，没关系，请重新开始",
-    "liveness.incomplete": "动作没有完成，没关系，请重新开始",
-    "liveness.wrong_order": "动作顺序不对，请按提示重新开始",
-    "liveness.identity_changed": "请本人完成全部动作",
-    "liveness.spoof": "请本人正对镜头，不要使用照片或视频",
-    "liveness.static": "请本人正对镜头，不要使用照片或视频",
-    "liveness.timing": "网络不稳定，请重新开始",
-    "liveness.too_few_frames": "请正对屏幕，按提示完成动作",
+    "liveness.timeout": "时间到了，动作没有做完",
+    "liveness.incomplete": "动作没有做完",
+    "liveness.wrong_order": "动作顺序不对",
+    "liveness.identity_changed": "中途换了人",
+    "liveness.spoof": "看起来像是照片或屏幕，不是本人",
+    "liveness.flat": "转头时画面像一张平的照片或屏幕",
+    "liveness.static": "画面一直不动，像是照片",
+    "liveness.timing": "画面时间不连续，网络可能不好",
+    "liveness.too_few_frames": "收到的画面太少",
+    "liveness.no_face": "一直没有看到脸",
+    "liveness.too_dark": "光线太暗，看不清脸",
+    "liveness.too_bright": "光线太亮，看不清脸",
+    "liveness.unsteady": "画面一直在晃，看不清脸",
+    "liveness.too_far": "离得太远，看不清脸",
+    "liveness.too_close": "离得太近，看不全脸",
     "liveness.match_reject": "人脸与登记信息不一致",
     "liveness.match_review": "需要工作人员复核",
     "liveness.antispoof_review": "需要工作人员复核",
     "liveness.multiple_faces": "需要工作人员复核",
+}
+# a quality problem that lasts: the failure it becomes (what is missing, said plainly)
+STALLS = {
+    "face.no_face": "liveness.no_face",
+    "face.too_dark": "liveness.too_dark",
+    "face.too_bright": "liveness.too_bright",
+    "face.blurry": "liveness.unsteady",
+    "face.too_small": "liveness.too_far",
+    "face.too_close": "liveness.too_close",
 }
 
 
@@ -126,6 +145,8 @@ class Verdict:
     match: MatchResult | None
     frames: int
     duration_s: float
+    planarity: float | None = None  # homography residual of the turn (x eye distance); None: not measured
+    parallax: float | None = None  # nose shift per sin(yaw) during the turn (cross-check, not decided on)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary for the attempt record and the audit trail (no embeddings)."""
@@ -135,7 +156,8 @@ class Verdict:
             "actions_done": list(self.actions_done), "antispoof": self.antispoof, "identity_min": self.identity_min,
             "match": None if m is None else {"score": m.score, "decision": m.decision, "threshold": m.threshold,
                                              "review_threshold": m.review_threshold},
-            "frames": self.frames, "duration_s": self.duration_s,
+            "frames": self.frames, "duration_s": self.duration_s, "planarity": self.planarity,
+            "parallax": self.parallax,
         }
 
     @property
@@ -232,6 +254,10 @@ class ChallengeTracker:
         self.multi_face_frames = 0
         self.cuts: list[int] = []  # frame indices where the face jumped between frames
         self._det = _Detectors(self.cfg)
+        self.planarity = PlanarityProbe(min_dyaw=self.cfg.planar_min_yaw_deg)
+        self.early_spoof: list[float] = []  # MiniFASNet on the first frames: a clear attack ends at once
+        self._problems: deque[tuple[float, str | None]] = deque(maxlen=256)  # (t, guidance code) per frame
+        self._progress_t: float | None = None  # last time something moved forward (start, an action done)
         self._last_t: float | None = None
         self._prev_grey: np.ndarray | None = None
         self._verdict: Verdict | None = None
@@ -264,6 +290,8 @@ class ChallengeTracker:
             self.multi_face_frames += 1
             return self._progress(e.code, e.hint)
         except FaceError as e:
+            self.planarity.reset_track()
+            self._note_problem(t, e.code)
             return self._progress(e.code, e.hint)
         return self._advance(obs, t)
 
@@ -293,11 +321,38 @@ class ChallengeTracker:
                 self._fail("liveness.timing")
                 return self._progress()
         self._last_t = t
+        if self._progress_t is None:
+            self._progress_t = t
         return None
+
+    def _note_problem(self, t: float, code: str | None) -> None:
+        """Remember this frame's quality problem; one that lasts ``stall_s`` with nothing done ends
+        the session before the deadline, saying what is missing."""
+        self._problems.append((t, code))
+        cfg = self.cfg
+        if self.finished or self._progress_t is None or t - self._progress_t < cfg.stall_s:
+            return
+        window = [c for ts, c in self._problems if ts >= t - cfg.stall_s]
+        named = [STALLS[c] for c in window if c in STALLS]
+        if len(window) >= 5 and len(named) >= cfg.stall_share * len(window):
+            self._fail(max(set(named), key=named.count))
 
     def _advance(self, obs: FaceObservation, t: float) -> Progress:
         if obs.landmarks is None:
             raise ValueError("tracker needs observations with landmarks")
+        self._record(obs, t)
+        yaw = -(obs.yaw or 0.0) if self.mirrored else (obs.yaw if obs.yaw is not None else float("nan"))
+        self._step_actions(obs, yaw, t)
+        self._early_checks(obs)
+        # size, light and blur guidance comes before the prompt; pose guidance would contradict it
+        guidance = [g for g in obs.quality.guidance if g.code != "face.not_frontal"]
+        self._note_problem(t, guidance[0].code if guidance else None)
+        if not self.finished and guidance:
+            return self._progress(guidance[0].code, guidance[0].hint)
+        return self._progress()
+
+    def _record(self, obs: FaceObservation, t: float) -> None:
+        """Keep the frame, noting whether it repeats the last one and whether the face jumped (a cut)."""
         grey = cv2.cvtColor(obs.aligned, cv2.COLOR_BGR2GRAY).astype(np.int16) if obs.aligned is not None else None
         static = bool(grey is not None and self._prev_grey is not None
                       and float(np.abs(grey - self._prev_grey).mean()) < 0.8)
@@ -308,25 +363,43 @@ class ChallengeTracker:
             jump = np.hypot((x + w / 2) - (px + pw / 2), (y + h / 2) - (py + ph / 2)) / max(pw, 1)
             if jump > 0.5 or not 0.7 < w / max(pw, 1) < 1.4:
                 self.cuts.append(len(self.frames))
+                self.planarity.reset_track()
+        self.planarity.update(obs.patch, obs.patch_map, obs.yaw, obs.kps, obs.landmarks)
+        obs.patch = obs.patch_map = None  # the probe keeps what it needs
         self.frames.append(_Frame(t, obs, static))
         if len(self.frames) % 16 == 0:
             self._prune()
-        yaw = -(obs.yaw or 0.0) if self.mirrored else (obs.yaw if obs.yaw is not None else float("nan"))
+
+    def _step_actions(self, obs: FaceObservation, yaw: float, t: float) -> None:
+        """Advance the challenge: the asked action done, or a later one done first (wrong order)."""
         fired = self._det.update(obs, yaw)
         cur = self.current
         if cur in fired:
             self.done.append(cur)
             self.evidence.append(len(self.frames) - 1)
             self._det.reset()
+            self._progress_t = t
         else:
             later = set(self.challenge.actions[len(self.done) + 1 :]) - {"blink"}  # blinks are involuntary
             if fired & later:
                 self._fail("liveness.wrong_order")
-        # size, light and blur guidance comes before the prompt; pose guidance would contradict it
-        guidance = [g for g in obs.quality.guidance if g.code != "face.not_frontal"]
-        if not self.finished and guidance:
-            return self._progress(guidance[0].code, guidance[0].hint)
-        return self._progress()
+
+    def _early_checks(self, obs: FaceObservation) -> None:
+        """A clear attack ends the session within seconds instead of at the deadline: MiniFASNet on
+        the first few frames, frames that never change, a face that turns like a flat card."""
+        cfg, n = self.cfg, len(self.frames)
+        if len(self.early_spoof) < cfg.early_spoof_frames and n % 3 == 1 and obs.spoof_crops is not None:
+            obs.antispoof = self._antispoof(obs)
+            if obs.antispoof is not None:
+                self.early_spoof.append(obs.antispoof)
+            if (len(self.early_spoof) == cfg.early_spoof_frames and np.mean(self.early_spoof) < cfg.antispoof_threshold
+                    and max(self.early_spoof) < cfg.antispoof_review_threshold):
+                self._fail("liveness.spoof")
+        if n == cfg.early_static_frames and sum(f.static for f in self.frames[1:]) / (n - 1) > cfg.max_static_fraction:
+            self._fail("liveness.static")
+        r = self.planarity.residual
+        if r is not None and r < cfg.planar_residual_threshold:
+            self._fail("liveness.flat")
 
     def _prune(self, keep_best: int = 8) -> None:
         """Drop crops and mesh of frames the verdict cannot need (bounded memory per session):
@@ -379,63 +452,28 @@ class ChallengeTracker:
         return sorted(set(out))
 
     def verdict(self, now: float | None = None) -> Verdict:
-        """Final decision; call once the tracker is finished (or to give up at the deadline)."""
+        """Final decision; call once the tracker is finished (or to give up at the deadline).
+
+        Steps, each adding failure reasons or review reasons: the challenge completed in time;
+        enough live-looking frames; the frames that prove something embedded; one identity
+        throughout; passive anti-spoof fused with the planarity of the turn; the match."""
         if self._verdict is not None:
             return self._verdict
-        cfg, reasons, review = self.cfg, list(self.failures), []
-        if self.current is not None and not self.failures:
-            last = self.frames[-1].t if self.frames else self.challenge.issued_at
-            late = max(last, now if now is not None else last) > self.challenge.deadline
-            reasons.append("liveness.timeout" if late else "liveness.incomplete")
-        n = len(self.frames)
-        if n < cfg.min_session_frames:
-            reasons.append("liveness.too_few_frames")
-        if n > 1 and sum(f.static for f in self.frames[1:]) / (n - 1) > cfg.max_static_fraction:
-            reasons.append("liveness.static")
-        best = self._pick_best()
-        # frames that prove something: each action's completion and both sides of any cut, plus
-        # the best frontal frames for the match; MobileFaceNet embeds two at a time, so pad to even
-        proof_set = set(self.evidence) | {j for c in self.cuts for j in (c - 1, c) if 0 <= j < n}
-        has_frontal = any(abs(self.frames[i].obs.yaw or 0) < 15 for i in proof_set)
-        need = max(cfg.session_embed_frames - len(proof_set), 0 if has_frontal else 1)
-        match_frames = [i for i in best if i not in proof_set][:need]
-        proof_set |= set(match_frames)
-        if len(proof_set) % 2 and n > len(proof_set):
-            spare = [i for i in best if i not in proof_set] or [
-                i for i in sorted(range(n), key=lambda i: -self.frames[i].obs.quality.score)
-                if i not in proof_set and self.frames[i].obs.aligned is not None]
-            if spare:
-                proof_set.add(spare[0])
-        proof = sorted(proof_set)
+        reasons = list(self.failures) + self._completion_reasons(now) + self._stream_reasons()
+        review: list[str] = []
+        proof = self._proof_frames()
         identity_min = spoof = None
         match = None
         if proof:
-            obs = [self.frames[i].obs for i in proof]
-            emb = self.engine.embed(obs)
-            if len(proof) > 1:
-                sims = emb @ emb.T
-                identity_min = float(sims[np.triu_indices(len(proof), 1)].min())
-                if identity_min < cfg.identity_consistency_threshold:
-                    reasons.append("liveness.identity_changed")
-            scored = sorted(proof, key=lambda i: -self.frames[i].obs.quality.score)[: cfg.antispoof_session_frames]
-            scores = []
-            for i in scored:
-                o = self.frames[i].obs
-                if o.antispoof is None:
-                    o.antispoof = self._antispoof(o)
-                if o.antispoof is not None:
-                    scores.append(o.antispoof)
-            if scores:
-                spoof = float(np.mean(scores))
-                if spoof < cfg.antispoof_threshold:
-                    reasons.append("liveness.spoof")
-                elif spoof < cfg.antispoof_review_threshold:
-                    review.append("liveness.antispoof_review")
+            identity_min = self._identity_min(proof)
+            if identity_min is not None and identity_min < self.cfg.identity_consistency_threshold:
+                reasons.append("liveness.identity_changed")
+            spoof = self._session_antispoof(proof)
+            reasons_a, review_a = self._presentation_attack(spoof)
+            reasons += reasons_a
+            review += review_a
             if self.template is not None:
-                # the match fuses the frontal proof frames (turned evidence frames only if nothing else)
-                frontal = [i for i in proof if abs(self.frames[i].obs.yaw or 0) < 15] or proof
-                match = self.engine.verify(self.template, np.stack([self.frames[i].obs.embedding for i in frontal]),
-                                           age=self.age)
+                match = self._match(proof)
                 if match.decision == "reject":
                     reasons.append("liveness.match_reject")
                 elif match.decision == "review":
@@ -443,10 +481,85 @@ class ChallengeTracker:
         if self.multi_face_frames:
             review.append("liveness.multiple_faces")
         decision = "fail" if reasons else "review" if review else "pass"
+        n = len(self.frames)
         dur = self.frames[-1].t - self.frames[0].t if n > 1 else 0.0
         self._verdict = Verdict(decision, tuple(dict.fromkeys(reasons + review)), tuple(self.done), spoof,
-                                identity_min, match, n, dur)
+                                identity_min, match, n, dur, self.planarity.residual, self.planarity.nose_parallax)
         return self._verdict
+
+    def _completion_reasons(self, now: float | None) -> list[str]:
+        """All actions done, or why not: the deadline passed, or the frames simply stopped."""
+        if self.current is None or self.failures:
+            return []
+        last = self.frames[-1].t if self.frames else self.challenge.issued_at
+        late = max(last, now if now is not None else last) > self.challenge.deadline
+        return ["liveness.timeout" if late else "liveness.incomplete"]
+
+    def _stream_reasons(self) -> list[str]:
+        """Too few frames to judge, or frames that barely change (a photo or a frozen stream)."""
+        cfg, n = self.cfg, len(self.frames)
+        out = []
+        if n < cfg.min_session_frames:
+            out.append("liveness.too_few_frames")
+        if n > 1 and sum(f.static for f in self.frames[1:]) / (n - 1) > cfg.max_static_fraction:
+            out.append("liveness.static")
+        return out
+
+    def _proof_frames(self) -> list[int]:
+        """Frames that prove something: each action's completion and both sides of any cut, plus the
+        best frontal frames for the match; MobileFaceNet embeds two at a time, so pad to even."""
+        cfg, n = self.cfg, len(self.frames)
+        best = self._pick_best()
+        proof_set = set(self.evidence) | {j for c in self.cuts for j in (c - 1, c) if 0 <= j < n}
+        has_frontal = any(abs(self.frames[i].obs.yaw or 0) < 15 for i in proof_set)
+        need = max(cfg.session_embed_frames - len(proof_set), 0 if has_frontal else 1)
+        proof_set |= set([i for i in best if i not in proof_set][:need])
+        if len(proof_set) % 2 and n > len(proof_set):
+            spare = [i for i in best if i not in proof_set] or [
+                i for i in sorted(range(n), key=lambda i: -self.frames[i].obs.quality.score)
+                if i not in proof_set and self.frames[i].obs.aligned is not None]
+            if spare:
+                proof_set.add(spare[0])
+        return sorted(proof_set)
+
+    def _identity_min(self, proof: list[int]) -> float | None:
+        """Lowest pairwise similarity among the proof frames (None with a single frame)."""
+        emb = self.engine.embed([self.frames[i].obs for i in proof])
+        if len(proof) < 2:
+            return None
+        return float((emb @ emb.T)[np.triu_indices(len(proof), 1)].min())
+
+    def _session_antispoof(self, proof: list[int]) -> float | None:
+        """Mean MiniFASNet P(real) over the best proof frames."""
+        scored = sorted(proof, key=lambda i: -self.frames[i].obs.quality.score)[: self.cfg.antispoof_session_frames]
+        scores = []
+        for i in scored:
+            o = self.frames[i].obs
+            if o.antispoof is None:
+                o.antispoof = self._antispoof(o)
+            if o.antispoof is not None:
+                scores.append(o.antispoof)
+        return float(np.mean(scores)) if scores else None
+
+    def _presentation_attack(self, spoof: float | None) -> tuple[list[str], list[str]]:
+        """Fusion of the two independent signals: either one's clear attack rejects (a print that
+        fools MiniFASNet still turns like a card); MiniFASNet's uncertain band goes to review."""
+        cfg, reasons, review = self.cfg, [], []
+        if spoof is not None:
+            if spoof < cfg.antispoof_threshold:
+                reasons.append("liveness.spoof")
+            elif spoof < cfg.antispoof_review_threshold:
+                review.append("liveness.antispoof_review")
+        flat = self.planarity.residual
+        if flat is not None and flat < cfg.planar_residual_threshold:
+            reasons.append("liveness.flat")
+        return reasons, review
+
+    def _match(self, proof: list[int]) -> MatchResult:
+        """The frontal proof frames fused against the template (turned evidence only if nothing else)."""
+        frontal = [i for i in proof if abs(self.frames[i].obs.yaw or 0) < 15] or proof
+        return self.engine.verify(self.template, np.stack([self.frames[i].obs.embedding for i in frontal]),
+                                  age=self.age)
 
     def _antispoof(self, obs: FaceObservation) -> float | None:
         return None if obs.spoof_crops is None else self.engine.antispoof.score_crops(obs.spoof_crops)
