@@ -213,10 +213,11 @@ def build_sessions(tables: list[ClipTable], items: list[Item], data: Path | None
             S.append(Session(f"{_label(t)} still frame x40", _ch("blink", "turn_left"),
                              [Segment(t.file, t.lead_in[0], repeat=40)], False, kind="still_frame", attack="other"))
         missing = [a for a in ("blink", "turn_left", "open_mouth", "turn_right") if a not in t.actions]
-        if len(missing) >= 2 and t.n_frames:
-            S.append(Session(f"{_label(t)} asked {missing[0]},{missing[1]} (not in the clip)",
-                             _ch(missing[0], missing[1]), [Segment(t.file, 0, min(t.n_frames, NO_ACTION_FRAMES))],
-                             False, kind="no_actions", attack="other"))
+        ask = next((p for p in itertools.combinations(missing, 2) if not _sweeps(p)), None)
+        if ask and t.n_frames:
+            S.append(Session(f"{_label(t)} asked {ask[0]},{ask[1]} (not in the clip)", _ch(*ask),
+                             [Segment(t.file, 0, min(t.n_frames, NO_ACTION_FRAMES))], False, kind="no_actions",
+                             attack="other"))
     # --- pictures: genuine photos held up, prints and screens still and tilted ----------------
     def digest(it: Item) -> str:
         return file_digest(data / it.file) if data is not None else it.file

@@ -1,30 +1,48 @@
 """Real frames from the real clips in the face data folder (tests/support/facedata.py) video/, cut and joined into sessions.
 
-Frame ranges were measured with the engine (yaw, mouth opening) and the MANIFEST's blink notes,
-and chosen so each segment shows its action and no other: in `lp_driving_d3` the woman looks
-ahead at 36-47, blinks at 48-61, turns to her left (engine yaw > 0) at 255-290, to her right
-(yaw < 0) at 0-35, and opens her mouth at 326-353 (sampled at every frame: it opens briefly).
+Which frames show which action comes from the one frame table the evaluation uses too
+(backend/face/frame_table.py: the MANIFEST notes' blink frames, located turns and mouth opening
+from the engine's own signals), so the tests and face_eval cannot disagree about a clip. Each
+segment shows its action and no other; `lead_in` is a quiet frontal stretch and `still` frontal
+frames for an enrolment template.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 
 from tests.support.facedata import FACEDATA, require_facedata
 
-SEGMENTS = {  # action: (first frame, end frame, step)
-    "lp_driving_d3": {
-        "lead_in": (36, 48, 2),
-        "blink": (40, 72, 3),
-        "turn_left": (255, 291, 3),
-        "turn_right": (0, 36, 3),
-        "open_mouth": (326, 354, 1),
-        "still": (66, 100, 10),
-    },
-}
 CLIP_ACTIONS = ("blink", "turn_left", "turn_right", "open_mouth")
+
+
+@lru_cache(maxsize=1)
+def _engine():
+    from backend.face import FaceConfig, FaceEngine
+
+    return FaceEngine(FaceConfig())
+
+
+@lru_cache(maxsize=8)
+def segments(clip: str) -> dict[str, tuple[int, int, int]]:
+    """action (and lead_in, still): (first frame, end frame, step), from the frame table."""
+    from backend.face.dataset import read_manifest
+    from backend.face.frame_table import build_clip_table
+
+    data = require_facedata()
+    item = next((it for it in read_manifest(data) if it.kind == "video" and Path(it.file).stem == clip), None)
+    if item is None:
+        raise FileNotFoundError(f"no clip {clip} in {data}/MANIFEST.csv")
+    table = build_clip_table(_engine(), data, item)
+    out = {action: (cut.start, cut.stop, cut.step) for action, cut in table.actions.items()}
+    if table.lead_in:
+        out["lead_in"] = table.lead_in
+    if table.still:
+        out["still"] = table.still
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -45,7 +63,7 @@ def clip_frames(clip: str) -> tuple[bytes, ...]:
 
 
 def segment(clip: str, action: str) -> list[bytes]:
-    start, end, step = SEGMENTS[clip][action]
+    start, end, step = segments(clip)[action]
     return list(clip_frames(clip)[start:end:step])
 
 
