@@ -246,11 +246,12 @@ class LiveSession:
     async def feed(self, jpeg: bytes, t: float | None = None) -> dict[str, Any]:
         """Analyse one frame (arrival time `t`) and say what the resident should do next."""
         if len(jpeg) > MAX_FRAME_BYTES:
-            return {"type": "progress", "code": "frame.too_large", "hint": "画面太大，请重新开始", "finished": False,
+            return {"type": "progress", "code": "frame.too_large", "hint": "画面太大，这一帧没有用上", "finished": False,
                     "done": [], "current": None}
         self.frames += 1
         if self.frames > MAX_FRAMES:
-            return {"type": "progress", "code": "frame.too_many", "hint": "请点击结束", "finished": True,
+            # enough frames to decide: the session ends here and the result follows (no button to press)
+            return {"type": "progress", "code": "frame.too_many", "hint": "正在核对，请稍候", "finished": True,
                     "done": [], "current": None}
         tracker = await self._tracker()
         engine = await self.runtime.engine()

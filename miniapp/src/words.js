@@ -65,6 +65,13 @@ const REASONS = {
   'liveness.too_few_frames': '画面太少，网络可能不好',
   'liveness.timing': '画面时间不连续，网络可能不好',
   'liveness.spoof': '看起来像是照片或屏幕，不是本人在镜头前',
+  'liveness.flat': '转头时画面像一张平的照片或屏幕',
+  'liveness.no_face': '一直没有看到脸',
+  'liveness.too_dark': '光线太暗，看不清脸',
+  'liveness.too_bright': '光线太亮，看不清脸',
+  'liveness.unsteady': '画面一直在晃，看不清脸',
+  'liveness.too_far': '离得太远，看不清脸',
+  'liveness.too_close': '离得太近，看不全脸',
   'liveness.match_reject': '和社区登记的照片对不上',
   'liveness.match_review': '需要社区工作人员再看一下',
   'liveness.antispoof_review': '需要社区工作人员再看一下',
@@ -76,7 +83,8 @@ const REASONS = {
 
 // most telling first: an elder hears one reason, not four
 const PRIORITY = [
-  'locked', 'liveness.spoof', 'liveness.static', 'liveness.multiple_faces', 'liveness.identity_changed',
+  'locked', 'liveness.spoof', 'liveness.flat', 'liveness.static', 'liveness.no_face', 'liveness.too_dark',
+  'liveness.too_bright', 'liveness.unsteady', 'liveness.too_far', 'liveness.too_close', 'liveness.multiple_faces', 'liveness.identity_changed',
   'liveness.match_reject', 'liveness.wrong_order', 'liveness.timing', 'liveness.too_few_frames', 'liveness.timeout',
   'liveness.incomplete',
 ]
@@ -91,22 +99,31 @@ export function reasonWords(reasons = []) {
   return [...new Set(ranked(reasons).map((r) => REASONS[r] || '').filter(Boolean))]
 }
 
+// what to do, naming only what is on the result screen (再试一次, 拨打社区电话)
+const RETRY = '可以点“再试一次”'
 const ADVICE = {
   locked: '请拨打社区电话，工作人员可以帮忙或上门认证。',
-  'liveness.spoof': '请本人正对镜头，不要用照片、视频或屏幕。',
-  'liveness.static': '请本人正对镜头，不要用照片、视频或屏幕。',
-  'liveness.multiple_faces': '请让画面里只有老人一个人。',
-  'liveness.identity_changed': '请同一个人从头做到尾。',
-  'liveness.match_reject': '请本人认证；如果您最近样子变化大，请联系社区重新登记。',
-  'liveness.wrong_order': '请听提示，一个一个做。',
-  'liveness.timing': '请到信号好的地方再试。',
-  'liveness.too_few_frames': '请到信号好的地方再试。',
-  'liveness.timeout': '没关系，慢慢来，再试一次。',
-  'liveness.incomplete': '没关系，慢慢来，再试一次。',
+  'liveness.spoof': `请本人正对镜头，不要用照片、视频或屏幕。${RETRY}。`,
+  'liveness.flat': `请本人正对镜头，不要用照片、视频或屏幕。${RETRY}。`,
+  'liveness.static': `请本人正对镜头，不要用照片、视频或屏幕。${RETRY}。`,
+  'liveness.no_face': `请把脸放进框里，${RETRY}。`,
+  'liveness.too_dark': `请到亮一点的地方，${RETRY}。`,
+  'liveness.too_bright': `请避开强光，${RETRY}。`,
+  'liveness.unsteady': `请把手机放稳，${RETRY}。`,
+  'liveness.too_far': `请靠近一点，${RETRY}。`,
+  'liveness.too_close': `请离远一点，${RETRY}。`,
+  'liveness.multiple_faces': `请让画面里只有老人一个人，${RETRY}。`,
+  'liveness.identity_changed': `请同一个人从头做到尾，${RETRY}。`,
+  'liveness.match_reject': '请本人认证；如果您最近样子变化大，请拨打社区电话重新登记。',
+  'liveness.wrong_order': `请按提示一个一个做，${RETRY}。`,
+  'liveness.timing': `请到信号好的地方再试，${RETRY}。`,
+  'liveness.too_few_frames': `请到信号好的地方再试，${RETRY}。`,
+  'liveness.timeout': `没关系，慢慢来，${RETRY}。`,
+  'liveness.incomplete': `没关系，慢慢来，${RETRY}。`,
 }
 
 /** What to do about the most telling reason. */
 export function adviceFor(reasons = [], fallback = '') {
   const first = ranked(reasons).find((r) => ADVICE[r])
-  return first ? ADVICE[first] : fallback || '没关系，请再试一次。'
+  return first ? ADVICE[first] : fallback || `没关系，${RETRY}。`
 }
