@@ -39,9 +39,9 @@ function playNext() {
   if (started && typeof started.catch === 'function') started.catch(() => playNext())
 }
 
-function playClips(text) {
+function playClips(text, force) {
   const clips = clipsFor(text)
-  if (!clips.length) return
+  if (!clips.length || (playing && !force)) return // recorded sentences are slow: guidance waits its turn
   stopClips()
   queue = clips
   playNext()
@@ -67,7 +67,7 @@ export function say(text, { gapMs = 4000, force = false } = {}) {
   if (!force && ((text === last.text && now - last.at < gapMs) || now - last.at < MIN_GAP_MS)) return
   last = { text, at: now }
   if (!voiceAvailable) {
-    playClips(text)
+    playClips(text, force)
     return
   }
   try {
@@ -79,7 +79,7 @@ export function say(text, { gapMs = 4000, force = false } = {}) {
     if (zh) utterance.voice = zh
     synth.speak(utterance)
   } catch {
-    playClips(text) // the synthesiser failed: the recorded clips still speak
+    playClips(text, true) // the synthesiser failed: the recorded clips still speak
   }
 }
 
