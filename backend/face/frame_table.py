@@ -210,6 +210,9 @@ class _Locator:
         for first, last, long in blinks:
             if long or last + 2 * self.step > self.n:
                 continue
+            around = self.yaw[max(0, first - 1): last + 2]
+            if not np.isfinite(around).all() or np.abs(around).max() >= 15:
+                continue  # the detector does not count a blink while the head is turned
             # >= 3 open-eye samples before the blink (the detector's baseline), reopened after it
             for tail in (6, 4, 2):
                 if (c := self.cut(first - 5 * self.step, last + tail * self.step, self.step, "blink")) is not None:

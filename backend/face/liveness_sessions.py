@@ -157,7 +157,9 @@ def valid_orders(t: ClipTable, size: int) -> list[tuple[str, ...]]:
 
 
 def performed(t: ClipTable, order: tuple[str, ...]) -> list[Segment]:
-    return [Segment.of(t.file, t.actions[a]) for a in order]
+    """The clip's quiet frontal lead-in (a session starts with the face looking ahead), then the actions."""
+    lead = [Segment(t.file, *t.lead_in)] if t.lead_in else []
+    return lead + [Segment.of(t.file, t.actions[a]) for a in order]
 
 
 def _label(t: ClipTable) -> str:
@@ -185,9 +187,9 @@ def build_sessions(tables: list[ClipTable], items: list[Item], data: Path | None
                              False, kind="wrong_order", attack="other"))
         if pairs:  # the deadline falls while the second action is being done
             p = pairs[0]
-            first = t.actions[p[0]]
-            ttl = 0.5 + (first.stop - first.start) / t.fps + 0.1
-            S.append(Session(f"{_label(t)} after the deadline", _ch(*p, ttl=ttl), performed(t, p), False,
+            segs = performed(t, p)
+            ttl = 0.5 + sum((g.stop - g.start) / t.fps for g in segs[:-1]) + 0.1
+            S.append(Session(f"{_label(t)} after the deadline", _ch(*p, ttl=ttl), segs, False,
                              kind="deadline", attack="other"))
     swaps = 0
     for a, b in itertools.permutations(acting, 2):

@@ -54,7 +54,7 @@ def test_frame_table_finds_the_noted_actions(tables, items):
         "lp_driving_d3 turn_right,open_mouth",
         "lp_driving_d3 turn_left,blink",
         "st_WDA_KatieHill_000 turn_right,blink",
-        "st_WDA_KatieHill_000 open_mouth,blink,turn_left",
+        "st_WDA_KatieHill_000 open_mouth,turn_left",
         "lp_driving_d3 blink,open_mouth + own template",
     ],
 )
