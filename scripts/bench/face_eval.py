@@ -211,7 +211,28 @@ def verification(cfg: FaceConfig, gen_items: list[Item], E: np.ndarray, folds: d
         print(f"  {label:<22} {spread(cv[key])}")
     print(f"  review workload at the production band, {ELDERS_PER_COMMUNITY} elders a month: "
           f"~{ELDERS_PER_COMMUNITY * res['all']['rev_gen']:.1f} genuine sessions (match only; see 3. for liveness)")
+    review_band_table(scores, same, bands, thr, thr80)
     return res, len(scores)
+
+
+def review_band_table(scores: np.ndarray, same: np.ndarray, bands: dict[str, np.ndarray], thr: float,
+                      thr80: float) -> None:
+    """Sizing the review band: each lower edge's share of genuine pairs refused outright and sent to a
+    person, and what that means a month for a community of elders, per band."""
+    print(f"\nreview band [edge, accept): genuine refused / to review per band, and reviews a month for "
+          f"{ELDERS_PER_COMMUNITY} elders of that band")
+    names = ("all", "both 65+", "both 80+")
+    print(f"{'edge':>5} " + " ".join(f"{n + ' rej':>12} {n + ' rev':>12} {'/month':>6}" for n in names)
+          + f" {'imp rev (all)':>13}")
+    for edge in (0.25, 0.30, 0.35, 0.38, 0.40, 0.45):
+        cells = []
+        for name in names:
+            t = thr80 if name == "both 80+" else thr
+            g = scores[bands[name] & same]
+            rej = float((g < edge).mean()) if len(g) else float("nan")
+            rev = share(g, edge, t)
+            cells.append(f"{pct(rej):>12} {pct(rev):>12} {ELDERS_PER_COMMUNITY * rev:6.1f}")
+        print(f"{edge:5.2f} " + " ".join(cells) + f" {pct(share(scores[~same], edge, thr)):>13}")
 
 
 # --- 2. anti-spoof on single images ---------------------------------------------------------
