@@ -110,12 +110,10 @@ class PlanarityProbe:
     def _measure(self, yaw: float, iod: float, landmarks: np.ndarray | None) -> None:
         src, dst = self._ref_pts, self._cur
         dyaw = yaw - (self._ref_yaw or 0.0)
-        aff, _ = cv2.estimateAffine2D(src, dst, method=cv2.LMEDS)
-        if aff is None:
-            return
-        deform = float(np.median(np.linalg.norm(_to(aff, src) - dst, axis=1))) / iod
-        if abs(dyaw) < self.min_dyaw and deform < self.min_deform:
-            return
+        if abs(dyaw) < self.min_dyaw:  # not turned: measure only if the points deformed beyond an affine map
+            aff, _ = cv2.estimateAffine2D(src, dst, method=cv2.LMEDS)
+            if aff is None or float(np.median(np.linalg.norm(_to(aff, src) - dst, axis=1))) / iod < self.min_deform:
+                return
         h, _ = cv2.findHomography(src, dst, cv2.LMEDS)
         if h is None:
             return
