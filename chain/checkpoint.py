@@ -10,9 +10,18 @@
   the origin line, the decimal tree size, the base64 root hash, then optional
   extension lines.
 
-Witness cosignatures are BLS, not note signatures: every witness signs the
-same message, ``COSIGNATURE_CONTEXT || checkpoint text``, so that cosignatures
-aggregate and verify with one FastAggregateVerify.
+Witnesses cosign twice (DESIGN §6):
+
+* BLS12-381, for compact bundles: every witness signs the same message,
+  ``COSIGNATURE_CONTEXT || "time <T>\\n" || checkpoint text``, where ``T`` is the
+  POSIX time the sequencer proposed for the round and each witness checked
+  against its own clock, so that cosignatures aggregate and verify with one
+  FastAggregateVerify and a quorum attests "we saw this tree by time T".
+* C2SP ``tlog-cosignature`` v1 (https://c2sp.org/tlog-cosignature), Ed25519,
+  so that any standard witness client can check the checkpoint: the witness
+  signs ``"cosignature/v1\\ntime <t>\\n" || checkpoint text`` with its own
+  time ``t`` and the note line is ``— <name> base64(key ID || u64 t || sig)``,
+  key ID ``SHA-256(name || 0x0A || 0x04 || pubkey)[:4]``.
 """
 
 from __future__ import annotations
@@ -26,9 +35,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ALG_ED25519 = 0x01
+ALG_COSIGNATURE_V1 = 0x04
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100
-COSIGNATURE_CONTEXT = b"zhilian/bls-cosignature/v1\n"
+# v2: the message carries the witnessed time (v1, without it, proved order but not time)
+COSIGNATURE_CONTEXT = b"zhilian/bls-cosignature/v2\n"
+MAX_TIMESTAMP = 2**63 - 1
 
 
 class NoteError(ValueError):
@@ -62,9 +74,9 @@ def _valid_name(name: str) -> bool:
     return bool(name) and not any(c.isspace() for c in name) and "+" not in name
 
 
-def key_hash(name: str, public_key: bytes) -> bytes:
-    """The 4-byte key ID of signed-note: SHA-256(name || "\\n" || 0x01 || key)[:4]."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
+def key_hash(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
+    """The 4-byte key ID of signed-note: SHA-256(name || "\\n" || alg || key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
 @dataclass(frozen=True)
@@ -224,9 +236,10 @@ class Checkpoint:
         lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode(), *self.extensions]
         return "".join(line + "\n" for line in lines)
 
-    def cosignature_message(self) -> bytes:
-        """What every witness signs with BLS: a context string and the checkpoint text."""
-        return COSIGNATURE_CONTEXT + self.text().encode()
+    def cosignature_message(self, timestamp: int) -> bytes:
+        """What every witness signs with BLS: a context string, the witnessed time, the checkpoint text."""
+        _check_timestamp(timestamp)
+        return COSIGNATURE_CONTEXT + f"time {timestamp}\n".encode() + self.text().encode()
 
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
@@ -266,3 +279,113 @@ def open_checkpoint(note: str, log_verifier: NoteVerifier) -> Checkpoint:
     if checkpoint.origin != log_verifier.name:
         raise CheckpointFormatError(f"expected origin {log_verifier.name!r}, got {checkpoint.origin!r}")
     return checkpoint
+
+
+# --- C2SP tlog-cosignature v1 (Ed25519) ------------------------------------------------------------
+
+
+class CosignatureError(NoteError):
+    """A tlog-cosignature line is malformed, from the wrong key, or does not verify."""
+
+
+def _check_timestamp(timestamp: int) -> None:
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise CosignatureError(f"expected a POSIX timestamp in [0, 2^63-1], got {timestamp!r}")
+
+
+def cosignature_v1_message(text: str, timestamp: int) -> bytes:
+    """The Ed25519 cosigned message: header line, time line, then the checkpoint text."""
+    _check_timestamp(timestamp)
+    return f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+
+
+@dataclass(frozen=True)
+class CosignerVerifier:
+    """A witness's Ed25519 cosigning key as a verifier key of signature type 0x04."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    @classmethod
+    def from_vkey(cls, vkey: str) -> CosignerVerifier:
+        parts = vkey.strip().split("+", 2)
+        if len(parts) != 3 or not _valid_name(parts[0]) or len(parts[1]) != 8:
+            raise KeyFormatError(f"expected <name>+<8 hex digits>+<base64 key>, got {vkey!r}")
+        name, hash_hex, key_b64 = parts
+        raw = _b64decode(key_b64, "cosigner key", KeyFormatError)
+        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
+            raise KeyFormatError(f"expected 0x04 followed by a 32-byte Ed25519 key, got {len(raw)} bytes")
+        computed = key_hash(name, raw[1:], ALG_COSIGNATURE_V1)
+        if hash_hex != computed.hex():
+            raise KeyFormatError(f"expected key hash {computed.hex()} for {name}, got {hash_hex}")
+        return cls(name=name, key_id=computed, public_key=raw[1:])
+
+    @property
+    def vkey(self) -> str:
+        encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+
+
+@dataclass(frozen=True)
+class CosignerKey:
+    """A witness's Ed25519 cosigning key (one key per witness name: the message does not name it)."""
+
+    name: str
+    private_key: Ed25519PrivateKey = field(repr=False)
+
+    @classmethod
+    def from_seed(cls, name: str, seed: bytes) -> CosignerKey:
+        if not _valid_name(name):
+            raise KeyFormatError(f"expected a key name without spaces or '+', got {name!r}")
+        return cls(name=name, private_key=Ed25519PrivateKey.from_private_bytes(seed))
+
+    @property
+    def verifier(self) -> CosignerVerifier:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        pub = self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return CosignerVerifier(self.name, key_hash(self.name, pub, ALG_COSIGNATURE_V1), pub)
+
+    def sign_line(self, text: str, timestamp: int) -> str:
+        """One note signature line: ``— <name> base64(key ID || u64 timestamp || signature)``."""
+        signature = self.private_key.sign(cosignature_v1_message(text, timestamp))
+        blob = self.verifier.key_id + timestamp.to_bytes(8, "big") + signature
+        return f"{SIGNATURE_PREFIX}{self.name} {base64.b64encode(blob).decode()}\n"
+
+
+def open_cosignatures(note: str, cosigners: list[CosignerVerifier]) -> tuple[str, dict[str, int]]:
+    """The note text and, per trusted cosigner whose line it carries, the verified timestamp.
+
+    Lines of other keys are ignored (signed-note); a line of a trusted key that does not verify
+    fails the whole note."""
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise NoteFormatError("expected note text, a blank line, then signature lines")
+    text, sig_block = note[: split + 1], note[split + 2 :]
+    _check_text(text)
+    lines = sig_block[:-1].split("\n") if sig_block else []
+    if len(lines) > MAX_SIGNATURES:
+        raise NoteFormatError(f"expected at most {MAX_SIGNATURES} signature lines, got {len(lines)}")
+    times: dict[str, int] = {}
+    for line in lines:
+        if not line.startswith(SIGNATURE_PREFIX):
+            raise NoteFormatError(f"expected a signature line starting with an em dash, got {line!r}")
+        name, _, blob = line[len(SIGNATURE_PREFIX) :].partition(" ")
+        raw = _b64decode(blob, "signature", NoteFormatError)
+        for cosigner in cosigners:
+            if cosigner.name != name or raw[:4] != cosigner.key_id:
+                continue
+            if len(raw) != 4 + 8 + 64:
+                raise CosignatureError(f"expected a 76-byte cosignature from {name}, got {len(raw)} bytes")
+            timestamp = int.from_bytes(raw[4:12], "big")
+            if timestamp > MAX_TIMESTAMP:
+                raise CosignatureError(f"expected a timestamp below 2^63 from {name}, got {timestamp}")
+            try:
+                Ed25519PublicKey.from_public_bytes(cosigner.public_key).verify(
+                    raw[12:], cosignature_v1_message(text, timestamp)
+                )
+            except InvalidSignature as exc:
+                raise CosignatureError(f"expected a valid cosignature/v1 by {name}, it does not verify") from exc
+            times[name] = timestamp
+    return text, times

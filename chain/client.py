@@ -39,8 +39,17 @@ class Inclusion:
     bundle: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class LeafStatus:
+    """Where a hash stands in the log: ``final`` (with its proof), ``pending`` or ``unknown``."""
+
+    state: str
+    leaf_index: int | None = None
+    inclusion: Inclusion | None = None
+
+
 class ChainClient:
-    """``submit(hash, label) -> index``; ``get_inclusion(hash) -> Inclusion | None``."""
+    """``submit(hash, label) -> index``; ``get_inclusion(hash) -> Inclusion | None``; ``find(hash)``."""
 
     def __init__(
         self,
@@ -107,22 +116,35 @@ class ChainClient:
 
     async def get_inclusion(self, leaf: bytes) -> Inclusion | None:
         """The proof of ``leaf`` in the latest final checkpoint, or None if unknown or not final yet."""
+        return (await self.find(leaf)).inclusion
+
+    async def find(self, leaf: bytes) -> LeafStatus:
+        """Final (with the verified proof), pending (logged, not yet in a final checkpoint) or
+        unknown (the log does not have it: submit it again)."""
         response = await self._http.get(f"/v1/inclusion/{leaf.hex()}")
-        if response.status_code in (404, 202):
-            return None
+        if response.status_code == 404:
+            try:
+                code = response.json()["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = ""
+            if code == "leaf_not_found":
+                return LeafStatus("unknown")
+        if response.status_code == 202:
+            return LeafStatus("pending", int(response.json()["leaf_index"]))
         self._raise_for(response)
         bundle = response.json()
         if self.trust is not None:
             # A pairing (~3 ms): off the event loop.
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, verify_inclusion_bundle, bundle, leaf, self.trust)
-        return Inclusion(
+        inclusion = Inclusion(
             leaf_index=bundle["leaf_index"],
             tree_size=bundle["tree_size"],
             proof=[bytes.fromhex(h) for h in bundle["proof"]],
             checkpoint=bundle["checkpoint"],
             bundle=bundle,
         )
+        return LeafStatus("final", inclusion.leaf_index, inclusion)
 
     async def latest_checkpoint(
         self, wait_size: int | None = None, timeout: float = 10.0

@@ -10,7 +10,8 @@ all children on SIGTERM/SIGINT.
 Layout::
 
     D/sequencer/            log.key log.vkey admin.token submitters.json submitters/backend.key chain.sqlite3
-    D/witness-<department>/ witness.key witness.pub log.vkey state-<log key id>.json refusals-<log key id>.jsonl
+    D/witness-<department>/ witness.key witness.pub witness.pop cosigner.key cosigner.vkey log.vkey
+                            state-<log key id>.json refusals-<log key id>.jsonl
     D/logs/<name>.log       child stdout+stderr
     D/devstack.json
 """
@@ -134,6 +135,7 @@ class Devstack:
         for department in self.departments:
             witness_dir = self.data_dir / f"witness-{department}"
             keys.witness_secret_key(witness_dir)
+            keys.witness_cosigner_key(witness_dir, keys.witness_cosigner_name(department))
             port = self.witness_ports[department]
             args = [
                 "witness",
@@ -233,10 +235,24 @@ class Devstack:
         raise TimeoutError(f"expected {name} healthy within {timeout}s; see {child.log_path}")
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Every child healthy, and the sequencer past its start-up check (``ok`` or ``refusing``)."""
         deadline = time.monotonic() + timeout
         for name in self.children:
             if self.children[name].alive:
                 self.wait_child(name, max(0.1, deadline - time.monotonic()))
+        if self.children["sequencer"].alive:
+            self.wait_sequencer_checked(max(0.1, deadline - time.monotonic()))
+
+    def wait_sequencer_checked(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until the sequencer has decided: sequencing (``ok``) or refusing; returns its health."""
+        deadline = time.monotonic() + timeout
+        health: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            health = self._get(f"{self.url}/v1/health")
+            if health and health.get("status") in ("ok", "refusing"):
+                return health
+            time.sleep(0.05)
+        raise TimeoutError(f"expected the sequencer to finish its start-up check within {timeout}s: {health}")
 
     # --- what others need ----------------------------------------------------------------------------
 
@@ -245,9 +261,12 @@ class Devstack:
         witnesses = []
         for department in self.departments:
             witness_dir = self.data_dir / f"witness-{department}"
-            witnesses.append(
-                {"department": department, "public_key": (witness_dir / "witness.pub").read_text().strip()}
-            )
+            witnesses.append({
+                "department": department,
+                "public_key": (witness_dir / "witness.pub").read_text().strip(),
+                "pop": (witness_dir / "witness.pop").read_text().strip(),
+                "cosigner_vkey": (witness_dir / "cosigner.vkey").read_text().strip(),
+            })
         return {"log_vkey": self.signer.verifier.vkey, "quorum": self.quorum, "witnesses": witnesses}
 
     def write_manifest(self) -> Path:

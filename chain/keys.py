@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from . import bls
-from .checkpoint import NoteSigner
+from .checkpoint import CosignerKey, NoteSigner
 
 AUTH_SCHEME = "Zhilian-Ed25519"
 AUTH_CONTEXT = b"zhilian-chain-request/v1"
@@ -88,7 +88,10 @@ def admin_token(data_dir: Path) -> str:
 
 
 def witness_secret_key(data_dir: Path) -> int:
-    """A witness's BLS secret key (``witness.key``, hex), created with KeyGen on first run."""
+    """A witness's BLS secret key (``witness.key``, hex), created with KeyGen on first run.
+
+    Its public key (``witness.pub``) and proof of possession (``witness.pop``) are written
+    beside it: verifiers' trust files must carry both (a key without its proof is refused)."""
     path = data_dir / "witness.key"
     if path.exists():
         sk = int(path.read_text().strip(), 16)
@@ -96,7 +99,29 @@ def witness_secret_key(data_dir: Path) -> int:
         sk = bls.KeyGen(secrets.token_bytes(32))
         write_secret(path, f"{sk:064x}\n")
     write_public(data_dir / "witness.pub", bls.SkToPk(sk).hex() + "\n")
+    pop_path = data_dir / "witness.pop"
+    if not pop_path.exists():
+        write_public(pop_path, bls.PopProve(sk).hex() + "\n")
     return sk
+
+
+def witness_cosigner_name(department: str) -> str:
+    """The default C2SP cosigner name of a department's witness (a schema-less URL)."""
+    return f"zhilian.local/witness/{department}"
+
+
+def witness_cosigner_key(data_dir: Path, name: str) -> CosignerKey:
+    """A witness's Ed25519 tlog-cosignature key (``cosigner.key``, base64 seed), created on first run;
+    its type-0x04 verifier key goes to ``cosigner.vkey``."""
+    path = data_dir / "cosigner.key"
+    if path.exists():
+        seed = base64.b64decode(path.read_text().strip())
+    else:
+        seed = secrets.token_bytes(32)
+        write_secret(path, base64.b64encode(seed).decode() + "\n")
+    key = CosignerKey.from_seed(name, seed)
+    write_public(data_dir / "cosigner.vkey", key.verifier.vkey + "\n")
+    return key
 
 
 def submitter_key(data_dir: Path, name: str) -> Path:

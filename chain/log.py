@@ -7,23 +7,34 @@ verifier needs nothing but the 32-byte hash it already holds.
 
 Durability: appends are group-committed — every request waiting when a batch
 starts goes into one database transaction, and no request is acknowledged
-before that transaction commits.  A crash mid-batch rolls the whole batch back,
-so the stored leaves are always the contiguous indices ``0 .. n-1``.  The tree
-itself lives in memory and is rebuilt from the stored leaves at start.
+before that transaction is durable.  A crash mid-batch rolls the whole batch
+back, so the stored leaves are always the contiguous indices ``0 .. n-1``.  The
+tree itself lives in memory and is rebuilt from the stored leaves at start.
 
 Storage: SQLite (stdlib ``sqlite3`` on one dedicated thread, WAL,
-``synchronous=FULL``) or PostgreSQL (asyncpg), chosen by the database URL.
+``synchronous=FULL``: the WAL is fsynced at every commit) or PostgreSQL
+(asyncpg, ``synchronous_commit=on`` forced per session, and a server running
+with ``fsync=off`` refused), chosen by the database URL.
+
+After each committed batch, and before anyone is told, the log also records
+its size and root in an *acknowledged mark* (``AckMark``, a small fsynced file
+beside the keys).  At start a store holding fewer leaves than the mark, or a
+different tree, has lost acknowledged appends (a torn write, a restored
+backup): the sequencer then refuses to sequence rather than hand those indices
+to other hashes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import fcntl
 import json
 import os
 import re
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +61,10 @@ class LogLocked(LogError):
 
 class StorageCorrupt(LogError):
     """The stored leaves are not the contiguous indices 0 .. n-1."""
+
+
+class NotDurable(LogError):
+    """The database is configured so that a commit is not durable; appends would be acknowledged too early."""
 
 
 @dataclass(frozen=True)
@@ -143,8 +158,12 @@ class SQLiteStore:
             ) from exc
         self._lock_fd = fd
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         conn.execute("PRAGMA synchronous=FULL")
+        synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
+        if str(mode).lower() != "wal" or synchronous != 2:
+            conn.close()
+            raise NotDurable(f"expected SQLite WAL with synchronous=FULL (2), got {mode} with {synchronous}")
         conn.executescript(_SQLITE_SCHEMA)
         self._conn = conn
 
@@ -278,7 +297,15 @@ class PostgresStore:
             await self._owner.close()
             self._owner = None
             raise LogLocked(f"expected to be the only writer of {self.url}, another session holds its lock")
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        fsync = await self._owner.fetchval("SHOW fsync")
+        if fsync != "on":
+            await self._owner.close()
+            self._owner = None
+            raise NotDurable(f"expected PostgreSQL with fsync=on, the server runs with fsync={fsync}")
+        # A role or database default of synchronous_commit=off would acknowledge before the WAL flush.
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=1, max_size=4, server_settings={"synchronous_commit": "on"}
+        )
         # Serialise concurrent schema creation (several test processes, several sequencers).
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(6962)")
@@ -367,12 +394,92 @@ def make_store(database_url: str) -> Store:
     return SQLiteStore(database_url)
 
 
+class AckMarkError(LogError):
+    """The acknowledged mark exists but neither of its slots is readable."""
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    size: int
+    root_hash: bytes
+
+
+class AckMark:
+    """The size and root of the log as last acknowledged, fsynced before each acknowledgement.
+
+    Two fixed 128-byte slots written alternately in place (``seq size root crc32``), so a write
+    torn by a crash leaves the other slot, one batch older, readable: the mark may lag the store
+    by one batch (harmless: it is a lower bound) but never claims more than was acknowledged.
+    """
+
+    SLOT = 128
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._seq = 0
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            created = not self.path.exists()
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            if created:
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        return self._fd
+
+    @staticmethod
+    def _parse(slot: bytes) -> tuple[int, Acknowledged] | None:
+        try:
+            seq, size, root, crc = slot.decode("ascii").split()
+            body = f"{seq} {size} {root}"
+            if f"{zlib.crc32(body.encode()):08x}" != crc:
+                return None
+            return int(seq), Acknowledged(int(size), base64.b64decode(root, validate=True))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    def read(self) -> Acknowledged | None:
+        """The latest mark, None if there is none yet; AckMarkError if it exists but is unreadable."""
+        if not self.path.exists():
+            return None
+        raw = self.path.read_bytes()
+        if not raw:
+            return None
+        slots = [self._parse(raw[i : i + self.SLOT]) for i in range(0, min(len(raw), 2 * self.SLOT), self.SLOT)]
+        valid = [slot for slot in slots if slot is not None]
+        if not valid:
+            raise AckMarkError(f"expected a readable acknowledged mark in {self.path}, both slots are damaged")
+        self._seq, mark = max(valid, key=lambda item: item[0])
+        return mark
+
+    def write(self, size: int, root_hash: bytes) -> None:
+        """Record ``size``/``root_hash`` durably (pwrite + fsync): call before acknowledging."""
+        fd = self._open()
+        self._seq += 1
+        body = f"{self._seq} {size} {base64.b64encode(root_hash).decode()}"
+        line = f"{body} {zlib.crc32(body.encode()):08x}\n".encode().ljust(self.SLOT, b" ")
+        os.pwrite(fd, line, (self._seq % 2) * self.SLOT)
+        os.fsync(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Log:
     """The sequencer's log: group-committed appends, in-memory tree, proofs."""
 
-    def __init__(self, store: Store, *, max_batch: int = 20_000) -> None:
+    def __init__(self, store: Store, *, max_batch: int = 20_000, mark: AckMark | None = None) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.mark = mark
+        # what the mark said at open (None: no mark yet); compared with the store by the sequencer
+        self.acknowledged: Acknowledged | None = None
         self.tree = MerkleTree()
         self._index: dict[bytes, int] = {}
         self._queue: list[tuple[list[Entry], asyncio.Future[list[Appended]]]] = []
@@ -381,13 +488,25 @@ class Log:
         self._listeners: list[Callable[[int], None]] = []
 
     async def open(self) -> None:
+        """Open the store and rebuild the tree; ``acknowledged`` is read from the mark (AckMarkError
+        if the mark is damaged)."""
         await self.store.open()
+        await self._resync()
+        if self.mark is not None:
+            self.acknowledged = self.mark.read()
+            if self.acknowledged is None:  # first run (or first run of this version): start the mark now
+                self.mark.write(self.size, self.tree.root())
+
+    async def open_tree(self) -> None:
+        """Rebuild the tree from an already open store (recovery opens the store itself)."""
         await self._resync()
 
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
         await self.store.close()
+        if self.mark is not None:
+            self.mark.close()
 
     def on_grow(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(new_size)`` after every committed batch."""
@@ -440,6 +559,16 @@ class Log:
                 continue
             for row in rows:
                 self._index[row.leaf] = self.tree.append(hash_leaf(row.leaf))
+            if rows and self.mark is not None:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, self.mark.write, self.size, self.tree.root()
+                    )
+                except OSError as exc:
+                    for _, future in batch:  # committed, but not acknowledged: a retry finds them as duplicates
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)

@@ -5,7 +5,8 @@ Sequencer (``create_app``):
 * ``POST /v1/leaves`` — submitter-authenticated (``Zhilian-Ed25519``, see
   ``chain.keys``); body ``{"leaves": [{"hash": <64 hex>, "label": credential|export|audit_batch}]}``
   (1..10000 items, no other fields); answers ``{"leaves": [{"hash", "index", "duplicate"}]}``
-  once the batch is durable.
+  once the batch is durable; 503 ``log_starting`` (with ``Retry-After``) until the start-up
+  consistency check has passed, 503 ``log_refusing`` (with the exact state) when it failed.
 * ``GET /v1/checkpoint`` — latest final checkpoint (signed note, witnesses,
   signer bitmap, cosignatures, aggregate BLS signature); ``?wait_size=N&timeout=S``
   long-polls until a final checkpoint covers N leaves.
@@ -14,10 +15,11 @@ Sequencer (``create_app``):
 * ``GET /v1/consistency?first=M&second=N`` — RFC 9162 consistency proof.
 * ``POST /v1/witnesses`` — admin bearer token; registers a witness key with its
   proof of possession.  ``GET /v1/witnesses``, ``GET /v1/trust``, ``GET /v1/log-key``.
-* ``GET /v1/health``.
+* ``GET /v1/health`` — ``status`` ``starting|ok|refusing``, the refusal and witness states.
 
 Witness (``create_witness_app``): ``POST /v1/add-checkpoint`` (C2SP
-tlog-witness shape, JSON), ``GET /v1/health``.
+tlog-witness shape, JSON, plus the ``timestamp`` to attest), ``GET /v1/health``
+(with the log-signed checkpoint it last cosigned).
 
 Errors are JSON ``{"error": {"code", "message"}}`` with the HTTP status.
 """
@@ -40,10 +42,11 @@ from sanic.response import HTTPResponse, json
 
 from . import keys
 from .checkpoint import NoteVerifier
+from .guard import REFUSING
 from .log import LABELS, Entry, LeafRejected
 from .merkle import TreeRangeError
 from .sequencer import Sequencer, SequencerError, SequencerSettings
-from .witness import OldSizeMismatch, Witness, WitnessError
+from .witness import DEFAULT_MAX_SKEW, OldSizeMismatch, Witness, WitnessError
 
 log = logging.getLogger("chain.server")
 MAX_LEAVES_PER_REQUEST = 10_000
@@ -159,19 +162,7 @@ def create_app(settings: SequencerSettings) -> Sanic:
 
     @app.get("/v1/health")
     async def health(request: Request) -> HTTPResponse:
-        s = seq(request)
-        final = s.latest_final
-        return json(
-            {
-                "status": "ok",
-                "role": "sequencer",
-                "origin": s.settings.origin,
-                "size": s.log.size,
-                "final_size": final["size"] if final else 0,
-                "quorum": s.settings.quorum,
-                "witnesses": sorted(s.witnesses),
-            }
-        )
+        return json(seq(request).status())
 
     @app.get("/v1/log-key")
     async def log_key(request: Request) -> HTTPResponse:
@@ -184,6 +175,20 @@ def create_app(settings: SequencerSettings) -> Sanic:
 
     @app.post("/v1/leaves")
     async def submit(request: Request) -> HTTPResponse:
+        s = seq(request)
+        if not s.accepting:
+            state = s.status()
+            if state["status"] == REFUSING:
+                refusal = state["refusal"] or {}
+                code, message = "log_refusing", f"the log refuses to sequence: {refusal.get('message', '')}"
+            else:
+                code = "log_starting"
+                message = (
+                    f"the log is checking its storage against the witnesses "
+                    f"({len(state['witnesses_checked'])} of {state['witnesses_needed']} answered)"
+                )
+            return json({"error": {"code": code, "message": message}, "state": state},
+                        status=503, headers={"retry-after": "1" if code == "log_starting" else "30"})
         try:
             submitter = keys.verify_authorization(
                 request.headers.get("authorization"),
@@ -289,11 +294,12 @@ def create_app(settings: SequencerSettings) -> Sanic:
         try:
             department, url = str(body["department"]), str(body["url"])
             public_key, pop = bytes.fromhex(body["public_key"]), bytes.fromhex(body["pop"])
+            cosigner_vkey = str(body.get("cosigner_vkey") or "")
         except (KeyError, ValueError, TypeError) as exc:
             raise ApiError(
                 400, "invalid_request", f"expected department, url, public_key and pop (hex): {exc}"
             ) from exc
-        witness = await seq(request).register_witness(department, public_key, pop, url)
+        witness = await seq(request).register_witness(department, public_key, pop, url, cosigner_vkey)
         return json(witness.to_json())
 
     @app.get("/v1/witnesses")
@@ -318,6 +324,8 @@ class WitnessSettings:
     log_vkey: str | None = None
     admin_token: str | None = None
     public_url: str | None = None
+    cosigner_name: str | None = None  # C2SP cosigner name; default zhilian.local/witness/<department>
+    max_skew: int = DEFAULT_MAX_SKEW  # seconds a proposed time may differ from this witness's clock
 
 
 async def _resolve_log_vkey(settings: WitnessSettings) -> NoteVerifier:
@@ -354,6 +362,7 @@ async def _register_with_sequencer(app: Sanic, settings: WitnessSettings) -> Non
         "public_key": witness.public_key.hex(),
         "pop": witness.pop.hex(),
         "url": url,
+        "cosigner_vkey": witness.cosigner.verifier.vkey,
     }
     headers = {"authorization": f"Bearer {settings.admin_token}"}
     async with httpx.AsyncClient(timeout=5) as http:
@@ -385,7 +394,11 @@ def create_witness_app(settings: WitnessSettings) -> Sanic:
     async def start(app: Sanic) -> None:
         verifier = await _resolve_log_vkey(settings)
         sk = keys.witness_secret_key(settings.data_dir)
-        app.ctx.witness = Witness(settings.department, sk, verifier, settings.data_dir)
+        name = settings.cosigner_name or keys.witness_cosigner_name(settings.department)
+        cosigner = keys.witness_cosigner_key(settings.data_dir, name)
+        app.ctx.witness = Witness(
+            settings.department, sk, verifier, settings.data_dir, cosigner=cosigner, max_skew=settings.max_skew
+        )
         app.ctx.register_task = None
 
     @app.after_server_start
@@ -408,8 +421,11 @@ def create_witness_app(settings: WitnessSettings) -> Sanic:
                 "department": w.department,
                 "public_key": w.public_key.hex(),
                 "pop": w.pop.hex(),
+                "cosigner_vkey": w.cosigner.verifier.vkey,
                 "size": w.state.size,
                 "root_hash": w.state.root_hash,
+                "checkpoint": w.state.note,  # signed by the log: its own word for what we cosigned
+                "timestamp": w.state.timestamp,
                 "refused": w.state.refused,
                 "registered": request.app.ctx.registered,
             }
@@ -422,19 +438,25 @@ def create_witness_app(settings: WitnessSettings) -> Sanic:
             old_size = int(body["old_size"])
             proof = [bytes.fromhex(h) for h in body["consistency_proof"]]
             note = str(body["checkpoint"])
+            timestamp = body["timestamp"]
+            if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+                raise TypeError(f"timestamp must be an integer, got {timestamp!r}")
         except (KeyError, ValueError, TypeError) as exc:
             raise ApiError(
-                400, "invalid_request", f"expected old_size, consistency_proof (hex) and checkpoint: {exc}"
+                400, "invalid_request",
+                f"expected old_size, consistency_proof (hex), checkpoint and timestamp: {exc}",
             ) from exc
         w: Witness = request.app.ctx.witness
         loop = asyncio.get_running_loop()
-        checkpoint, signature = await loop.run_in_executor(None, w.add_checkpoint, old_size, proof, note)
+        cosigned = await loop.run_in_executor(None, w.add_checkpoint, old_size, proof, note, timestamp)
         return json(
             {
                 "department": w.department,
                 "public_key": w.public_key.hex(),
-                "size": checkpoint.size,
-                "signature": signature.hex(),
+                "size": cosigned.checkpoint.size,
+                "timestamp": cosigned.timestamp,
+                "signature": cosigned.signature.hex(),
+                "cosignature": cosigned.line,
             }
         )
 

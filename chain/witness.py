@@ -6,9 +6,16 @@ RFC 9162 §2.1.4 consistency proof from that size, and the new checkpoint as a
 C2SP signed note.  The answers follow it too: a size mismatch is a conflict
 that reports the witness's real size; a bad log signature is refused.
 
-Unlike tlog-witness the cosignature is a BLS12-381 signature (ciphersuite
-``BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_``) over
-``checkpoint.cosignature_message()`` so the sequencer can aggregate.
+Each accepted checkpoint gets two cosignatures:
+
+* a BLS12-381 signature (ciphersuite ``BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_``)
+  over ``checkpoint.cosignature_message(T)``, so the sequencer can aggregate.
+  ``T`` is the time the sequencer proposes for the round; the witness signs it
+  only if it is within ``max_skew`` seconds of its own clock, so a quorum of
+  these says "we saw this tree by time T" (give or take the skew) and a
+  checkpoint cannot be back-dated;
+* a C2SP ``tlog-cosignature`` v1 line (Ed25519, the witness's own time), which
+  any standard witness client can check.
 
 A log that signs a *smaller* tree than one already cosigned (rollback), a
 different root at the same size, or a tree its consistency proof cannot link
@@ -28,8 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import bls
-from .checkpoint import Checkpoint, NoteError, NoteVerifier, open_checkpoint
+from . import bls, keys
+from .checkpoint import Checkpoint, CosignerKey, NoteError, NoteVerifier, open_checkpoint
 from .merkle import EMPTY_ROOT, ConsistencyProofError, verify_consistency
 
 DEPARTMENTS = ("civil_affairs", "social_security", "health")
@@ -60,6 +67,13 @@ class OldSizeMismatch(WitnessError):
         self.size = size
 
 
+class BadTimestamp(WitnessError):
+    """The proposed time is too far from the witness's clock to be attested (not a log fault)."""
+
+    status = 400
+    code = "bad_timestamp"
+
+
 class LogRefused(WitnessError):
     """The log equivocated (now or earlier); this witness no longer cosigns it."""
 
@@ -83,6 +97,8 @@ class WitnessState:
     size: int = 0
     root_hash: str = base64.b64encode(EMPTY_ROOT).decode()
     refused: dict[str, Any] | None = None
+    note: str | None = None  # the log-signed checkpoint last cosigned: proof of the log's own claim
+    timestamp: int | None = None  # the time attested with it
 
     @classmethod
     def load(cls, path: Path) -> WitnessState:
@@ -106,14 +122,38 @@ class WitnessState:
             os.close(dir_fd)
 
 
+@dataclass(frozen=True)
+class Cosigned:
+    """What a witness returns for an accepted checkpoint."""
+
+    checkpoint: Checkpoint
+    timestamp: int  # the attested time T of the BLS cosignature
+    signature: bytes  # BLS over checkpoint.cosignature_message(timestamp)
+    line: str  # C2SP tlog-cosignature/v1 note line (Ed25519, the witness's own time)
+
+
+DEFAULT_MAX_SKEW = 30
+
+
 class Witness:
     """The cosigning rule of one department; thread-safe, synchronous (run it off the event loop)."""
 
-    def __init__(self, department: str, secret_key: int, log_verifier: NoteVerifier, data_dir: Path) -> None:
+    def __init__(
+        self,
+        department: str,
+        secret_key: int,
+        log_verifier: NoteVerifier,
+        data_dir: Path,
+        *,
+        cosigner: CosignerKey | None = None,
+        max_skew: int = DEFAULT_MAX_SKEW,
+    ) -> None:
         self.department = department
         self._sk = secret_key
         self.public_key = bls.SkToPk(secret_key)
         self.pop = bls.PopProve(secret_key)
+        self.cosigner = cosigner or keys.witness_cosigner_key(data_dir, keys.witness_cosigner_name(department))
+        self.max_skew = max_skew
         self.log_verifier = log_verifier
         self.data_dir = data_dir
         # One state per log key: a new log (new key) starts fresh instead of looking like a rollback.
@@ -144,8 +184,28 @@ class Witness:
         self.state.save(self._state_path)
         return error
 
-    def add_checkpoint(self, old_size: int, proof: list[bytes], note: str) -> tuple[Checkpoint, bytes]:
-        """Check ``note`` against the last cosigned tree; returns the checkpoint and our cosignature."""
+    def _cosign(self, checkpoint: Checkpoint, timestamp: int) -> Cosigned:
+        signature = bls.Sign(self._sk, checkpoint.cosignature_message(timestamp))
+        line = self.cosigner.sign_line(checkpoint.text(), int(time.time()))
+        return Cosigned(checkpoint, timestamp, signature, line)
+
+    def _check_time(self, timestamp: int | None) -> int:
+        now = int(time.time())
+        if timestamp is None:
+            return now
+        if not isinstance(timestamp, int) or abs(timestamp - now) > self.max_skew:
+            raise BadTimestamp(
+                f"expected a time within {self.max_skew}s of this witness's clock ({now}), got {timestamp!r}"
+            )
+        return timestamp
+
+    def add_checkpoint(
+        self, old_size: int, proof: list[bytes], note: str, timestamp: int | None = None
+    ) -> Cosigned:
+        """Check ``note`` against the last cosigned tree; returns our cosignatures.
+
+        ``timestamp`` is the time to attest (default: now); one further than ``max_skew`` from
+        our clock is refused without penalty: the log did nothing wrong, its clock did."""
         with self._lock:
             if self.state.refused is not None:
                 raise LogRefused(
@@ -156,6 +216,7 @@ class Witness:
                 checkpoint = open_checkpoint(note, self.log_verifier)
             except NoteError as exc:
                 raise BadCheckpoint(str(exc)) from exc
+            timestamp = self._check_time(timestamp)
             last_root = base64.b64decode(self.state.root_hash)
             if checkpoint.size < self.state.size:
                 raise self._refuse(
@@ -176,7 +237,7 @@ class Witness:
                         checkpoint,
                         note,
                     )
-                return checkpoint, bls.Sign(self._sk, checkpoint.cosignature_message())
+                return self._cosign(checkpoint, timestamp)
             if old_size != self.state.size:
                 raise OldSizeMismatch(
                     f"expected old size {self.state.size}, got {old_size}", size=self.state.size
@@ -189,9 +250,11 @@ class Witness:
                     checkpoint,
                     note,
                 ) from exc
-            signature = bls.Sign(self._sk, checkpoint.cosignature_message())
+            cosigned = self._cosign(checkpoint, timestamp)
             self.state.origin = checkpoint.origin
             self.state.size = checkpoint.size
             self.state.root_hash = base64.b64encode(checkpoint.root_hash).decode()
+            self.state.note = note
+            self.state.timestamp = timestamp
             self.state.save(self._state_path)
-            return checkpoint, signature
+            return cosigned

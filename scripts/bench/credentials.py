@@ -150,18 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     secret_keys = [bls.KeyGen(f"bench-witness-{d}".encode().ljust(32, b".")) for d in DEPARTMENTS]
     public_keys = [bls.SkToPk(sk) for sk in secret_keys]
     signing = [True, True, False]
-    aggregate = bls.Aggregate([bls.Sign(sk, checkpoint.cosignature_message())
+    witnessed = int(time.time())
+    aggregate = bls.Aggregate([bls.Sign(sk, checkpoint.cosignature_message(witnessed))
                                for sk, on in zip(secret_keys, signing, strict=True) if on])
     record = {
         "origin": signer.name, "size": tree.size, "root_hash": base64.b64encode(tree.root()).decode(),
         "note": sign_checkpoint(checkpoint, signer), "quorum": 2,
         "witnesses": [{"department": d, "public_key": pk.hex()} for d, pk in zip(DEPARTMENTS, public_keys, strict=True)],
         "signer_bitmap": encode_bitmap(signing), "signers": list(DEPARTMENTS[:2]),
-        "aggregate_signature": aggregate.hex(),
+        "aggregate_signature": aggregate.hex(), "timestamp": witnessed,
     }
     trust = Trust.from_json({"log_vkey": signer.verifier.vkey, "quorum": 2,
-                             "witnesses": [{"department": d, "public_key": pk.hex()}
-                                           for d, pk in zip(DEPARTMENTS, public_keys, strict=True)]})
+                             "witnesses": [{"department": d, "public_key": pk.hex(), "pop": bls.PopProve(sk).hex()}
+                                           for d, pk, sk in zip(DEPARTMENTS, public_keys, secret_keys, strict=True)]})
     full = min(args.full, args.count)
     bundles = [
         {"hash": leaf.hex(), "leaf_index": i, "tree_size": tree.size,

@@ -67,7 +67,7 @@ def test_checkpoint_round_trip() -> None:
     note = sign_checkpoint(checkpoint, signer)
     assert note.startswith("example.com/log\n42\n")
     assert open_checkpoint(note, signer.verifier) == checkpoint
-    assert checkpoint.cosignature_message().endswith(checkpoint.text().encode())
+    assert checkpoint.cosignature_message(1765000000).endswith(b"time 1765000000\n" + checkpoint.text().encode())
 
 
 def test_checkpoint_body_is_strict() -> None:

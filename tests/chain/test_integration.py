@@ -177,7 +177,8 @@ async def _post_checkpoint(url: str, old_size: int, proof: list[bytes], note: st
     async with httpx.AsyncClient() as http:
         return await http.post(
             f"{url}/v1/add-checkpoint",
-            json={"old_size": old_size, "consistency_proof": [p.hex() for p in proof], "checkpoint": note},
+            json={"old_size": old_size, "consistency_proof": [p.hex() for p in proof], "checkpoint": note,
+                  "timestamp": int(time.time())},
         )
 
 

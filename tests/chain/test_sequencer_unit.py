@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,8 @@ def _sequencer(tmp_path: Path, quorum: int = 2) -> tuple[Sequencer, list[int]]:
 async def test_a_bad_cosignature_is_dropped_and_quorum_still_counts(tmp_path: Path) -> None:
     seq, sks = _sequencer(tmp_path)
     checkpoint = Checkpoint("zhilian.local/chain", 3, hashlib.sha256(b"r").digest())
-    pending = _Pending(checkpoint, sign_checkpoint(checkpoint, seq.signer))
-    message = checkpoint.cosignature_message()
+    pending = _Pending(checkpoint, sign_checkpoint(checkpoint, seq.signer), int(time.time()))
+    message = checkpoint.cosignature_message(pending.timestamp)
     pending.cosignatures = {
         "civil_affairs": bls.Sign(sks[0], message),
         "social_security": bls.Sign(sks[1], b"something else"),
@@ -45,9 +46,9 @@ async def test_a_bad_cosignature_is_dropped_and_quorum_still_counts(tmp_path: Pa
 async def test_no_quorum_of_valid_cosignatures_is_not_final(tmp_path: Path) -> None:
     seq, sks = _sequencer(tmp_path)
     checkpoint = Checkpoint("zhilian.local/chain", 3, hashlib.sha256(b"r").digest())
-    pending = _Pending(checkpoint, sign_checkpoint(checkpoint, seq.signer))
+    pending = _Pending(checkpoint, sign_checkpoint(checkpoint, seq.signer), int(time.time()))
     pending.cosignatures = {
-        "civil_affairs": bls.Sign(sks[0], checkpoint.cosignature_message()),
+        "civil_affairs": bls.Sign(sks[0], checkpoint.cosignature_message(pending.timestamp)),
         "health": bls.Sign(sks[2], b"wrong"),
     }
     assert await seq._finalize(pending) is None

@@ -35,13 +35,13 @@ def _witness(signer: NoteSigner, path: Path) -> Witness:
 def test_cosigns_a_growing_log(signer: NoteSigner, tmp_path: Path) -> None:
     w = _witness(signer, tmp_path)
     tree = _tree(10)
-    checkpoint, signature = w.add_checkpoint(0, [], _note(signer, tree, 4))
-    assert bls.Verify(w.public_key, checkpoint.cosignature_message(), signature)
-    checkpoint, signature = w.add_checkpoint(4, tree.consistency_proof(4, 10), _note(signer, tree, 10))
-    assert checkpoint.size == 10 and w.state.size == 10
+    cosigned = w.add_checkpoint(0, [], _note(signer, tree, 4))
+    assert bls.Verify(w.public_key, cosigned.checkpoint.cosignature_message(cosigned.timestamp), cosigned.signature)
+    cosigned = w.add_checkpoint(4, tree.consistency_proof(4, 10), _note(signer, tree, 10))
+    assert cosigned.checkpoint.size == 10 and w.state.size == 10
     # the same checkpoint again is cosigned again (idempotent)
-    again, _ = w.add_checkpoint(10, [], _note(signer, tree, 10))
-    assert again.size == 10
+    again = w.add_checkpoint(10, [], _note(signer, tree, 10))
+    assert again.checkpoint.size == 10
 
 
 def test_wrong_old_size_is_a_conflict_not_a_refusal(signer: NoteSigner, tmp_path: Path) -> None:
@@ -81,8 +81,7 @@ def test_a_new_log_key_starts_a_fresh_state(signer: NoteSigner, tmp_path: Path) 
     _witness(signer, tmp_path).add_checkpoint(0, [], _note(signer, _tree(10), 10))
     other = NoteSigner.generate(ORIGIN)
     w = Witness("health", bls.KeyGen(b"\x05" * 32), other.verifier, tmp_path)
-    checkpoint, _ = w.add_checkpoint(0, [], _note(other, _tree(3), 3))
-    assert checkpoint.size == 3
+    assert w.add_checkpoint(0, [], _note(other, _tree(3), 3)).checkpoint.size == 3
 
 
 def test_fork_at_same_size_is_refused(signer: NoteSigner, tmp_path: Path) -> None:

@@ -53,15 +53,18 @@ def world():
     checkpoint = Checkpoint(signer.name, tree.size, tree.root())
     sks = [bls.KeyGen(f"unit-{d}".encode().ljust(32, b"-")) for d in DEPARTMENTS]
     signing = [True, False, True]
+    witnessed = 1793577600  # 2026-11-02: after the credentials' validFrom
     record = {
         "note": sign_checkpoint(checkpoint, signer),
         "witnesses": [{"department": d, "public_key": bls.SkToPk(sk).hex()} for d, sk in zip(DEPARTMENTS, sks, strict=True)],
         "signer_bitmap": encode_bitmap(signing), "signers": ["civil_affairs", "health"],
-        "aggregate_signature": bls.Aggregate([bls.Sign(sk, checkpoint.cosignature_message())
+        "aggregate_signature": bls.Aggregate([bls.Sign(sk, checkpoint.cosignature_message(witnessed))
                                               for sk, on in zip(sks, signing, strict=True) if on]).hex(),
+        "timestamp": witnessed,
     }
     trust = {"log_vkey": signer.verifier.vkey, "quorum": 2,
-             "witnesses": [{"department": d, "public_key": bls.SkToPk(sk).hex()} for d, sk in zip(DEPARTMENTS, sks, strict=True)]}
+             "witnesses": [{"department": d, "public_key": bls.SkToPk(sk).hex(), "pop": bls.PopProve(sk).hex()}
+                           for d, sk in zip(DEPARTMENTS, sks, strict=True)]}
     inclusions = [{"hash": leaf_hash(c).hex(), "leaf_index": i, "tree_size": tree.size,
                    "proof": [h.hex() for h in tree.inclusion_proof(i)], "checkpoint": record}
                   for i, c in enumerate(credentials)]
