@@ -1,4 +1,4 @@
-"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff|settings`."""
+"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff|settings|chain-leaves`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     show = sub.add_parser("settings", help="print resolved settings (environment over .env over defaults)")
     show.add_argument("names", nargs="+", help="setting names, e.g. host port data_dir")
     show.add_argument("--shell", action="store_true", help="as NAME='value' lines for a shell's eval")
+    leaves = sub.add_parser("chain-leaves", help="export every leaf hash submitted to the chain, with its index "
+                                                 "(JSON lines, for `python -m chain recover`)")
+    leaves.add_argument("--output", help="write to this file instead of standard output")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
 
@@ -89,6 +92,32 @@ def main(argv: list[str] | None = None) -> int:
             department_id=args.department_id,
         )))
         print(f"created staff user {user.username} (id {user.id})")
+        return 0
+    if args.command == "chain-leaves":
+        import json
+
+        from backend.credentials.anchor import submitted_leaves
+
+        log_vkey = None
+        if settings.chain_trust_file:
+            from chain.verify import Trust
+
+            log_vkey = Trust.load(settings.chain_trust_file).log_vkey  # leaves proven on another log are left out
+
+        async def _export() -> int:
+            out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+            count = 0
+            try:
+                async for record in submitted_leaves(settings.chain_submitter, log_vkey=log_vkey):
+                    out.write(json.dumps(record) + "\n")
+                    count += 1
+            finally:
+                if args.output:
+                    out.close()
+            return count
+
+        count = asyncio.run(_with_db(settings, _export))
+        print(f"{count} leaves exported", file=sys.stderr)
         return 0
     if args.command == "serve":
         from backend.server import serve as run_server

@@ -6,19 +6,25 @@ back-off:
 1. ``<kind>.anchor``: ``ChainClient.submit(leaf, label)`` (idempotent at the sequencer),
    store the leaf index, enqueue step 2;
 2. ``<kind>.proof``: wait up to CHAIN_PROOF_WAIT_S for a final checkpoint covering the leaf,
-   then ``get_inclusion(leaf)`` (checked against the trust roots by the client) and store the
-   proof with its checkpoint; not final yet -> raise, so the outbox retries later.
+   then look the leaf up (the proof is checked against the trust roots by the client) and store
+   the proof with its checkpoint; not final yet -> raise, so the outbox retries later. A leaf the
+   log says it does not have (404 ``leaf_not_found``: it lost it, e.g. a torn write recovered
+   without it) is submitted again, at once: waiting would never make it final.
 
 With no chain configured the anchoring handlers are not registered: the events stay queued,
 untouched, and nothing fails. ``attach_chain`` connects a chain to a running app.
+
+Every row keeps its leaf hash and the index the log acknowledged: ``submitted_leaves`` exports
+them (``python -m backend chain-leaves``) for ``python -m chain recover``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,7 @@ from backend.outbox.models import OutboxEvent
 from backend.settings import Settings
 
 Handler = Callable[[OutboxEvent], Awaitable[None]]
+log = logging.getLogger("zhilian.anchor")
 
 
 class NotFinalYet(Exception):
@@ -56,7 +63,16 @@ def chain_client_from_settings(settings: Settings) -> Any:
         from backend.settings import SettingsError
 
         raise SettingsError("CHAIN_URL needs CHAIN_SUBMITTER_KEY or CHAIN_SUBMITTER_KEY_FILE")
-    trust = Trust.load(settings.chain_trust_file) if settings.chain_trust_file else None
+    trust = None
+    if settings.chain_trust_file:
+        from chain.verify import VerificationError
+
+        try:  # a witness key without a valid proof of possession is refused here too
+            trust = Trust.load(settings.chain_trust_file)
+        except (OSError, VerificationError, KeyError, TypeError, ValueError) as exc:
+            from backend.settings import SettingsError
+
+            raise SettingsError(f"CHAIN_TRUST_FILE {settings.chain_trust_file}: {exc}") from exc
     return ChainClient(settings.chain_url, submitter=settings.chain_submitter, private_key=key, trust=trust)
 
 
@@ -96,15 +112,27 @@ class FinalityWatch:
             self.gave_up_at = time.monotonic()
 
 
-def _proof_handler(app: Sanic, model: type[Anchored], prefix: str) -> Handler:
+def _proof_handler(app: Sanic, model: type[Anchored], prefix: str, label: str) -> Handler:
     async def prove(event: OutboxEvent) -> None:
         row = await model.get_or_none(id=event.payload["id"])
         if row is None or row.inclusion is not None:
             return
         chain = app.ctx.chain
-        index = int(event.payload["leaf_index"])
-        await app.ctx.chain_finality.wait_for(chain, index, float(app.ctx.settings.chain_proof_wait_s))
-        inclusion = await chain.get_inclusion(bytes.fromhex(row.leaf_hash))
+        wait = float(app.ctx.settings.chain_proof_wait_s)
+        leaf = bytes.fromhex(row.leaf_hash)
+        index = row.anchor_index if row.anchor_index is not None else int(event.payload["leaf_index"])
+        await app.ctx.chain_finality.wait_for(chain, index, wait)
+        found = await chain.find(leaf)
+        if found.state == "unknown":
+            # the log acknowledged it once and has lost it: only a new submission can anchor it
+            index = await chain.submit(leaf, label)
+            log.warning("chain log did not have an acknowledged leaf; submitted again",
+                        extra={"kind": prefix, "row_id": str(row.id), "recorded_index": row.anchor_index,
+                               "new_index": index})
+            await model.filter(id=row.id).update(anchor_index=index)
+            await app.ctx.chain_finality.wait_for(chain, index, wait)
+            found = await chain.find(leaf)
+        inclusion = found.inclusion
         if inclusion is None:
             raise NotFinalYet(f"expected a final checkpoint covering leaf {index} of {prefix} {row.id}, none yet")
         await model.filter(id=row.id).update(
@@ -117,7 +145,49 @@ def _proof_handler(app: Sanic, model: type[Anchored], prefix: str) -> Handler:
 
 def anchor_handlers(app: Sanic, model: type[Anchored], prefix: str, label: str) -> dict[str, Handler]:
     return {f"{prefix}.anchor": _submit_handler(app, model, prefix, label),
-            f"{prefix}.proof": _proof_handler(app, model, prefix)}
+            f"{prefix}.proof": _proof_handler(app, model, prefix, label)}
+
+
+def _anchored_models() -> list[tuple[type[Anchored], str]]:
+    from backend.audit.models import AuditAnchor
+    from backend.exports.models import Export
+
+    return [(Credential, "credential"), (Export, "export"), (AuditAnchor, "audit_batch")]
+
+
+def _anchored_elsewhere(inclusion: Any, log_vkey: str | None) -> bool:
+    """A stored proof whose checkpoint another log signed: the row is that log's leaf, not this one's."""
+    if not log_vkey or not isinstance(inclusion, dict):
+        return False
+    from chain.checkpoint import NoteError, NoteVerifier, open_checkpoint
+
+    try:
+        open_checkpoint(str((inclusion.get("checkpoint") or {}).get("note", "")), NoteVerifier.from_vkey(log_vkey))
+    except NoteError:
+        return True
+    return False
+
+
+async def submitted_leaves(submitter: str, *, log_vkey: str | None = None,
+                           page: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """Every leaf hash this backend puts on the chain, with the index the log acknowledged (None
+    while not acknowledged): what ``python -m chain recover`` rebuilds a damaged log from.
+
+    With ``log_vkey`` (the configured chain's log key) rows already proven on another log (a
+    chain this backend used before) are left out: their indices belong to that log."""
+    for model, label in _anchored_models():
+        last = None
+        while True:
+            query = model.all().order_by("id")
+            if last is not None:
+                query = query.filter(id__gt=last)
+            rows = await query.limit(page).values_list("id", "leaf_hash", "anchor_index", "inclusion")
+            for _id, leaf_hash, anchor_index, inclusion in rows:
+                if not _anchored_elsewhere(inclusion, log_vkey):
+                    yield {"index": anchor_index, "hash": leaf_hash, "label": label, "submitter": submitter}
+            if len(rows) < page:
+                break
+            last = rows[-1][0]
 
 
 def _chain_handlers(app: Sanic) -> dict[str, Handler]:

@@ -227,14 +227,11 @@ async def did_documents_for(*, settings: Settings, community_ids: set[int]) -> d
 
 
 def trust_json(trust: Any) -> dict[str, Any] | None:
-    """chain.verify.Trust as the JSON a verifier loads (`Trust.from_json`)."""
+    """chain.verify.Trust as the JSON a verifier loads (`Trust.from_json`): witness keys with their
+    proofs of possession (a verifier refuses a key without one) and tlog-cosignature keys."""
     if trust is None:
         return None
-    return {
-        "log_vkey": trust.log_vkey,
-        "quorum": trust.quorum,
-        "witnesses": [{"department": d, "public_key": pk.hex()} for d, pk in trust.witnesses],
-    }
+    return trust.to_json()
 
 
 async def verify_document(*, settings: Settings, document: Any, inclusion: dict | None, trust: Any) -> Report:

@@ -9,7 +9,10 @@ key, witness keys, quorum). Checks, each reported by name:
 ``signature``       the ``eddsa-jcs-2022`` proof (W3C vc-di-eddsa §3.3.2)
 ``status``          the signed Bitstring Status List bits (revocation, suspension) are 0
 ``checkpoint``      the C2SP signed-note checkpoint verifies under the log key
-``witness_quorum``  a quorum of trusted witnesses cosigned it (BLS aggregate)
+``witness_quorum``  a quorum of trusted witnesses cosigned it, with the time they saw it (BLS
+                    aggregate over the checkpoint and that time; the C2SP tlog-cosignature
+                    lines too when present); a credential whose ``validFrom`` is later than
+                    that time (it cannot have been issued after it was witnessed) fails here
 ``inclusion``       SHA-256(JCS(credential)) is in the tree (RFC 9162 §2.1.3.2)
 
 `verify_export_manifest` checks a department export the same way: the manifest's proof by
@@ -209,6 +212,29 @@ def _verified_checkpoint(record: dict[str, Any], trust: Any, cache: dict, verify
     return value
 
 
+def _witnessed(document: dict[str, Any], record: dict[str, Any]) -> str | CredentialError:
+    """The attested time of a verified checkpoint (ISO), or the failure when the document says it was
+    issued after the witnesses had already seen it (beyond the verifiers' clock allowance)."""
+    from datetime import UTC, datetime
+
+    from chain.verify import MAX_FUTURE_SKEW
+
+    seen = int(record["timestamp"])  # present and signed: verify_final_checkpoint checked it
+    seen_iso = datetime.fromtimestamp(seen, UTC).isoformat(timespec="seconds")
+    valid_from = document.get("validFrom")
+    if isinstance(valid_from, str):
+        try:
+            issued = datetime.fromisoformat(valid_from.replace("Z", "+00:00"))
+        except ValueError:
+            return seen_iso  # the format check owns malformed dates
+        if issued.tzinfo is not None and issued.timestamp() > seen + MAX_FUTURE_SKEW:
+            return WitnessQuorumFailed(
+                f"expected the credential to be issued before the witnesses saw it: validFrom {valid_from}, "
+                f"witnessed by {seen_iso}"
+            )
+    return seen_iso
+
+
 def _check_anchor(
     credential: dict[str, Any], inclusion: dict[str, Any] | None, trust: Any, report: Report, require_anchor: bool,
     cache: dict,
@@ -259,7 +285,13 @@ def _check_anchor(
         return
     record("checkpoint", None, f"log signature verifies ({checkpoint.origin}, size {checkpoint.size})")
     signers = inclusion["checkpoint"].get("signers", [])
-    record("witness_quorum", None, f"{len(signers)} of {len(trust.witnesses)} witnesses, quorum {trust.quorum}")
+    witnessed = _witnessed(credential, inclusion["checkpoint"])
+    if isinstance(witnessed, CredentialError):
+        record("witness_quorum", witnessed)
+        skip("inclusion", why="witnessed time contradicts the credential")
+        return
+    record("witness_quorum", None,
+           f"{len(signers)} of {len(trust.witnesses)} witnesses, quorum {trust.quorum}, witnessed by {witnessed}")
     try:
         if bytes.fromhex(str(inclusion.get("hash", leaf.hex()))) != leaf:
             raise AnchorMismatch(f"expected a proof for leaf {leaf.hex()}, the proof is for {inclusion.get('hash')}")

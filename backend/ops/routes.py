@@ -1,4 +1,4 @@
-"""`/healthz` (process up), `/readyz` (database, cache and face models ready), `/metrics` (Prometheus)."""
+"""`/healthz` (process up), `/readyz` (database, cache and face models ready, chain not refusing), `/metrics`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ async def healthz(request: Request):
 
 
 @bp.get("/readyz")
-@openapi.summary("Database and cache answer, face models in place")
+@openapi.summary("Database and cache answer, face models in place, the chain does not refuse")
 async def readyz(request: Request):
+    from backend.credentials.chain_status import readiness as chain_readiness
+
     checks: dict[str, str] = {}
     try:
         await get_connection("default").execute_query("SELECT 1")
@@ -28,7 +30,9 @@ async def readyz(request: Request):
     checks["cache"] = "ok" if await request.app.ctx.cache.ping() else "error"
     models_problem = request.app.ctx.face.models_problem()
     checks["face_models"] = "ok" if models_problem is None else f"error: {models_problem}"
-    ready = all(value == "ok" for value in checks.values())
+    chain = await chain_readiness(request.app)  # red only on a refusal: a chain outage waits in the outbox
+    ready = all(value == "ok" for value in checks.values()) and chain.ready
+    checks["chain"] = chain.detail
     if ready:
         return json({"status": "ready", "checks": checks})
     return json(

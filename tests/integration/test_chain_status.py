@@ -101,3 +101,52 @@ async def test_no_chain_configured_answers_503_in_words(client, server, make_wor
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "chain.unavailable" and "CHAIN_URL" in error["message"]
+
+
+async def test_witnesses_refusing_the_log_turn_readiness_and_the_status_red(client, server, make_world, chain):
+    import time
+
+    import httpx
+
+    from chain.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
+
+    world = await make_world()
+    await append_and_finalize(server)
+    server.app.ctx.chain_readiness = None  # readiness caches the chain's answer for a few seconds
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["chain"] == "ok", ready.text
+    state = (await client.get("/api/chain/status", headers=world.admin.headers)).json()
+    assert state["alerts"] == [] and state["sequencer_status"] == "ok"
+    assert state["checkpoint"]["witnessed_at"].endswith("+00:00")
+
+    # what a forked log would show a witness: another root at a size it cosigned, under the log key
+    log_key = NoteSigner.from_skey((chain.sequencer_dir / "log.key").read_text())
+
+    async def fork(department: str) -> None:
+        async with httpx.AsyncClient() as http:
+            url = chain.children[department].url
+            size = (await http.get(f"{url}/v1/health")).json()["size"]
+            forged = sign_checkpoint(Checkpoint(chain.origin, size, hashlib.sha256(b"fork").digest()), log_key)
+            answer = await http.post(f"{url}/v1/add-checkpoint", json={
+                "old_size": size, "consistency_proof": [], "checkpoint": forged, "timestamp": int(time.time())})
+            assert answer.status_code == 409 and answer.json()["error"]["code"] == "fork_refused", answer.text
+
+    await fork("health")
+    await append_and_finalize(server)  # the two others still make a quorum; the round meets the refusal
+    server.app.ctx.chain_readiness = None
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503, ready.text
+    detail = ready.json()["error"]["details"]["chain"]
+    assert detail.startswith("refused: witnesses refuse the log (health: log_refused"), detail
+    state = (await client.get("/api/chain/status", headers=world.admin.headers)).json()
+    witnesses = {w["department"]: w for w in state["witnesses"]}
+    assert witnesses["health"]["refused"] is True and "fork_refused" in witnesses["health"]["refusal"]
+    assert state["quorum_met"] is True  # two willing witnesses still make the quorum of 2
+    assert [a["code"] for a in state["alerts"]] == ["chain.witness_refused"]
+
+    await fork("social_security")
+    server.app.ctx.chain_readiness = None
+    state = (await client.get("/api/chain/status", headers=world.admin.headers)).json()
+    assert state["quorum_met"] is False
+    assert {a["code"] for a in state["alerts"]} == {"chain.witness_refused", "chain.no_quorum"}
+    assert (await client.get("/readyz")).status_code == 503
