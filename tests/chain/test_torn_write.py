@@ -148,7 +148,7 @@ async def test_torn_storage_refuses_then_recovers_from_the_submitters_leaves(
     stack.stop_child("sequencer", signal.SIGKILL)
     await tear(stack, fresh_database_url, transactions=2, keep_leaves=50)  # the last leaves + their checkpoint
     if mark == "lost":  # the acknowledged mark lost too: only the witnesses know
-        (stack.sequencer_dir / "acknowledged").unlink()
+        (stack.sequencer_dir / "acknowledged").unlink(missing_ok=True)
     stack.start_child("sequencer")
     state = await decided_state(stack)
 

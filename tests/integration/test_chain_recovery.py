@@ -94,7 +94,7 @@ async def test_torn_sequencer_storage_fails_closed_and_recovers_from_the_backend
     # SIGKILL, then a tear inside the last two transactions of the WAL; the acknowledged mark is lost too
     await asyncio.to_thread(chain.stop_child, "sequencer", signal.SIGKILL)
     tear_sqlite_wal(chain.sequencer_dir / "chain.sqlite3", transactions=2)
-    (chain.sequencer_dir / "acknowledged").unlink()
+    (chain.sequencer_dir / "acknowledged").unlink(missing_ok=True)
     await asyncio.to_thread(chain.start_child, "sequencer")
     state = await sequencer_state(chain)
     assert state["status"] == "refusing" and state["refusal"]["reason"] == "behind_witness", state
@@ -159,7 +159,7 @@ async def test_a_leaf_the_log_lost_without_a_trace_is_submitted_again(client, se
     with db:
         db.execute("DELETE FROM chain_leaves WHERE idx >= ?", (size,))
     db.close()
-    (chain.sequencer_dir / "acknowledged").unlink()
+    (chain.sequencer_dir / "acknowledged").unlink(missing_ok=True)
     for department in DEPARTMENTS:
         await asyncio.to_thread(chain.start_child, department)
     await asyncio.to_thread(chain.start_child, "sequencer")
