@@ -10,7 +10,9 @@ stop. So at start, before the first append, the guard compares the stored tree w
 * the checkpoint each witness last cosigned, fetched from the witness, its log signature checked.
 
 It opens the log for appends once the mark agrees and ``n - quorum + 1`` witnesses have answered
-consistently (then at least one of them cosigned every final checkpoint). A log that is behind
+consistently (then at least one of them cosigned every final checkpoint). ``n`` is the configured
+witness set (``--departments``), not what happens to be registered: a store that lost its witness
+registrations must not lower the bar, so configure only the departments that run a witness. A log that is behind
 or differs refuses, loudly and with the exact state, until ``python -m chain recover`` has rebuilt
 the missing leaves from the submitters' records. Witnesses that answer later, or that report a
 size beyond ours during a round, are checked the same way; a witness that refuses the log is

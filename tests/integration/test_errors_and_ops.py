@@ -17,7 +17,7 @@ async def test_health_and_readiness(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "face_models": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "face_models": "ok", "chain": "not_configured"}
 
 
 async def test_unknown_route_wrong_method_and_bad_bodies_share_one_shape(client, make_world):
