@@ -18,7 +18,7 @@ with ``fsync=off`` refused), chosen by the database URL.
 
 After each committed batch, and before anyone is told, the log also records
 its size and root in an *acknowledged mark* (``AckMark``, a small fsynced file
-beside the keys).  At start a store holding fewer leaves than the mark, or a
+beside the keys; its fsync overlaps the next batch's commit).  At start a store holding fewer leaves than the mark, or a
 different tree, has lost acknowledged appends (a torn write, a restored
 backup): the sequencer then refuses to sequence rather than hand those indices
 to other hashes.
@@ -480,6 +480,9 @@ class Log:
         self.mark = mark
         # what the mark said at open (None: no mark yet); compared with the store by the sequencer
         self.acknowledged: Acknowledged | None = None
+        self._mark_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-mark")
+        self._last_mark: asyncio.Future[None] | None = None
+        self._acks: set[asyncio.Task[None]] = set()
         self.tree = MerkleTree()
         self._index: dict[bytes, int] = {}
         self._queue: list[tuple[list[Entry], asyncio.Future[list[Appended]]]] = []
@@ -504,6 +507,8 @@ class Log:
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        await asyncio.gather(*self._acks, return_exceptions=True)
+        self._mark_writer.shutdown(wait=True)
         await self.store.close()
         if self.mark is not None:
             self.mark.close()
@@ -560,21 +565,39 @@ class Log:
             for row in rows:
                 self._index[row.leaf] = self.tree.append(hash_leaf(row.leaf))
             if rows and self.mark is not None:
-                try:
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, self.mark.write, self.size, self.tree.root()
-                    )
-                except OSError as exc:
-                    for _, future in batch:  # committed, but not acknowledged: a retry finds them as duplicates
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                # The mark's fsync overlaps the next batch's commit; one writer thread keeps marks in order.
+                self._last_mark = asyncio.get_running_loop().run_in_executor(
+                    self._mark_writer, self.mark.write, self.size, self.tree.root()
+                )
+            if self._last_mark is None:
+                self._acknowledge(batch, results, None)
+            else:  # every batch, duplicates included, waits for a mark covering what it was told
+                task = asyncio.create_task(self._acknowledge_after(self._last_mark, batch, results))
+                self._acks.add(task)
+                task.add_done_callback(self._acks.discard)
             if rows:
                 for listener in self._listeners:
                     listener(self.size)
+
+    @staticmethod
+    def _acknowledge(batch: list[tuple[list[Entry], Any]], results: list[list[Appended]],
+                     error: BaseException | None) -> None:
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:  # committed, but not acknowledged: a retry finds them as duplicates
+                future.set_exception(error)
+
+    async def _acknowledge_after(self, mark: asyncio.Future[None], batch: list[tuple[list[Entry], Any]],
+                                 results: list[list[Appended]]) -> None:
+        try:
+            await asyncio.shield(mark)
+        except OSError as exc:
+            self._acknowledge(batch, results, exc)
+            return
+        self._acknowledge(batch, results, None)
 
     def _assign(self, batch: list[tuple[list[Entry], Any]]) -> tuple[list[list[Appended]], list[StoredRow]]:
         """Give each new hash the next index; duplicates get the index they already have."""
