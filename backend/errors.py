@@ -92,6 +92,21 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
+class ServiceUnavailable(ApiError):
+    """A dependency this request needs (the cache, say) is not answering: try again shortly.
+
+    A 503 with `Retry-After` tells clients and proxies the failure is temporary and not theirs,
+    where a 500 would read as a bug.
+    """
+
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str = "服务暂时不可用，请稍后再试", *, retry_after: int = 5, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> HTTPResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     error.update({k: v for k, v in extra.items() if v is not None})
@@ -104,8 +119,9 @@ def register_error_handlers(app: Sanic) -> None:
     @app.exception(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> HTTPResponse:
         response = json(exc.body(), status=exc.status)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, int(retry_after)))
         return response
 
     @app.exception(NotFound)
