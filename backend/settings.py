@@ -70,7 +70,7 @@ class Settings:
     otp_ttl_s: int = 300
     otp_max_attempts: int = 5
     otp_send_per_phone_per_hour: int = 5
-    sms_sender: str = "outbox"  # outbox (dev: table + log) | http (a real gateway)
+    sms_sender: str = "outbox"  # outbox (development only: messages kept in a table) | http (a real gateway)
     sms_gateway_url: str = ""
     sms_gateway_key: str = field(default="", repr=False)
     sms_sign: str = "智链"
@@ -200,6 +200,13 @@ class Settings:
                 f"production needs PUBLIC_URL to be an https:// address, got {self.public_url or '(empty)'!r}: "
                 "issuer DIDs are did:web (resolved over HTTPS only) and OAuth refuses plain http"
             )
+        if self.sms_sender != "http":
+            raise SettingsError(
+                f"SMS_SENDER={self.sms_sender} is the development sender (it keeps messages, login codes included, "
+                "in a table instead of sending them): production needs SMS_SENDER=http and SMS_GATEWAY_URL"
+            )
+        if not self.sms_gateway_url:
+            raise SettingsError("production needs SMS_GATEWAY_URL for SMS_SENDER=http")
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Sending messages to residents and helpers through an adapter chosen by configuration.
 
-The `outbox` adapter (development and tests) records each message in the
-`outbound_message` table and the log instead of reaching a gateway; real SMS and WeChat
+The `outbox` adapter (development and tests only; production refuses it) records each message
+in the `outbound_message` table instead of reaching a gateway; real SMS and WeChat
 adapters implement the same `MessageSender` protocol.
 """
 
@@ -41,7 +41,11 @@ class MessageSender(Protocol):
 
 
 class OutboxSender:
-    """Development sender: writes the rendered message to the outbox table and the log."""
+    """Development sender: the `outbound_message` table is the phone (the message text, codes included, is kept there).
+
+    Production refuses it (settings). The log names the message, never its text: a login code must
+    not reach log files, even in development.
+    """
 
     channel = "sms"
 
@@ -58,7 +62,7 @@ class OutboxSender:
             body=body,
             status="outbox",
         )
-        log.info("outbox message", extra={"template": template, "to": phone[:3] + "****" + phone[-4:], "body": body})
+        log.info("outbox message", extra={"template": template, "to": phone[:3] + "****" + phone[-4:]})
 
 
 class GatewayError(Exception):

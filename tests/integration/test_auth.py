@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pyotp
@@ -117,6 +118,32 @@ async def test_otp_attempts_are_limited(client, server):
     # the right code no longer works: the attempts are spent and the code destroyed
     assert_error(await client.post("/api/auth/app/login", json={"phone": phone, "code": code}), 429,
                  "otp.too_many_attempts")
+
+
+async def test_login_codes_never_reach_the_logs(client, server):
+    """Issue 13.16: the code goes to the phone (the dev sender's table stands in for it), never into a log line."""
+    from backend.ops.logging import JsonFormatter
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(JsonFormatter().format(record))
+
+    logger = logging.getLogger("zhilian")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        phone = "13700000077"
+        assert (await client.post("/api/auth/app/otp", json={"phone": phone})).status_code == 200
+        code = await _last_code(server.app.ctx.cipher.blind_index(phone, purpose="phone"))
+        assert (await client.post("/api/auth/app/login", json={"phone": phone, "code": code})).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert any("outbox message" in line for line in lines), lines  # the send itself is logged ...
+    assert not [line for line in lines if code in line]  # ... without the code
 
 
 async def test_bad_phone_is_a_clear_error(client):

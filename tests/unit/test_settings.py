@@ -17,6 +17,8 @@ STRONG = {
     "DATABASE_URL": "postgres://zhilian@db/zhilian",
     "REDIS_URL": "redis://cache:6379/0",
     "PUBLIC_URL": "https://zhilian.example.cn",
+    "SMS_SENDER": "http",
+    "SMS_GATEWAY_URL": "https://sms.example.cn/send",
 }
 
 
@@ -53,6 +55,20 @@ def test_production_refuses_a_public_url_that_is_not_https():
             Settings.from_env({**STRONG, "PUBLIC_URL": url}, env_file=None)
     assert Settings.from_env({**STRONG, "PUBLIC_URL": "https://zl.example.cn/base"}, env_file=None).is_production
     assert not Settings.from_env({"PUBLIC_URL": "http://127.0.0.1:8000"}, env_file=None).is_production
+
+
+def test_production_refuses_the_development_sms_sender():
+    """The dev sender keeps login codes in a table instead of sending them: never in production."""
+    for sender in ({"SMS_SENDER": "outbox"}, {"SMS_SENDER": ""}):
+        with pytest.raises(SettingsError, match="SMS_SENDER"):
+            Settings.from_env({**STRONG, **sender}, env_file=None)
+    without_sender = {k: v for k, v in STRONG.items() if k != "SMS_SENDER"}  # the default is the dev sender
+    with pytest.raises(SettingsError, match="SMS_SENDER"):
+        Settings.from_env(without_sender, env_file=None)
+    with pytest.raises(SettingsError, match="SMS_GATEWAY_URL"):
+        Settings.from_env({**STRONG, "SMS_GATEWAY_URL": ""}, env_file=None)
+    assert Settings.from_env({k: v for k, v in STRONG.items() if k != "ZHILIAN_ENV"}, env_file=None).sms_sender == "http"
+    assert Settings.from_env({}, env_file=None).sms_sender == "outbox"  # development keeps its phone-in-a-table
 
 
 def test_bad_values_are_named():
