@@ -1,4 +1,4 @@
-"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff|settings|chain-leaves`."""
+"""Backend command line: `python -m backend serve|migrate|seed-demo|create-staff|disable-staff|settings|chain-leaves`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 from dataclasses import fields
 
 from backend import db
+from backend.auth.models import Role
+from backend.errors import ApiError
 from backend.settings import Settings
 
 SECRET_SETTINGS = frozenset(f.name for f in fields(Settings) if not f.repr)
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("seed-demo", help="seed the demo community, staff and residents (idempotent)")
     staff = sub.add_parser("create-staff", help="create a staff account")
     staff.add_argument("username")
-    staff.add_argument("--role", required=True)
+    staff.add_argument("--role", required=True, choices=[role.value for role in Role])
     staff.add_argument("--display-name", default="")
     staff.add_argument("--community-id", type=int)
     staff.add_argument("--district", default="")
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     leaves = sub.add_parser("chain-leaves", help="export every leaf hash submitted to the chain, with its index "
                                                  "(JSON lines, for `python -m chain recover`)")
     leaves.add_argument("--output", help="write to this file instead of standard output")
+    disable = sub.add_parser("disable-staff", help="disable a staff account; its sessions end")
+    disable.add_argument("username")
+    disable.add_argument("--reason", required=True)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
 
@@ -77,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
         seed(settings)
         return 0
     if args.command == "create-staff":
-        from backend.auth.models import Role
         from backend.auth.passwords import validate_new_password
         from backend.auth.service import create_staff
 
@@ -86,11 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(problem, file=sys.stderr)
             return 2
-        user = asyncio.run(_with_db(settings, lambda: create_staff(
-            username=args.username, password=password, display_name=args.display_name or args.username,
-            role=Role(args.role), community_id=args.community_id, district=args.district,
-            department_id=args.department_id,
-        )))
+        try:
+            user = asyncio.run(_with_db(settings, lambda: create_staff(
+                username=args.username, password=password, display_name=args.display_name or args.username,
+                role=Role(args.role), community_id=args.community_id, district=args.district,
+                department_id=args.department_id,
+            )))
+        except ApiError as refused:  # e.g. a community role without its community
+            print(f"{refused.message} ({refused.code})", file=sys.stderr)
+            return 2
         print(f"created staff user {user.username} (id {user.id})")
         return 0
     if args.command == "chain-leaves":
@@ -118,6 +126,25 @@ def main(argv: list[str] | None = None) -> int:
 
         count = asyncio.run(_with_db(settings, _export))
         print(f"{count} leaves exported", file=sys.stderr)
+        return 0
+    if args.command == "disable-staff":
+        from backend.auth.service import disable_staff_by_username
+        from backend.cache import create_cache
+
+        async def _disable() -> object:
+            cache = create_cache(settings.redis_url, settings.cache_prefix)
+            try:
+                return await disable_staff_by_username(username=args.username, reason=args.reason,
+                                                       settings=settings, cache=cache)
+            finally:
+                await cache.close()
+
+        try:
+            asyncio.run(_with_db(settings, _disable))
+        except ApiError as refused:
+            print(f"{refused.message} ({refused.code})", file=sys.stderr)
+            return 2
+        print(f"disabled staff user {args.username}; their sessions are revoked")
         return 0
     if args.command == "serve":
         from backend.server import serve as run_server

@@ -64,6 +64,8 @@ class Settings:
 
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 14 * 24 * 3600
+    refresh_reuse_grace_s: int = 10  # a just-rotated refresh token presented again this soon gets the same new pair
+    session_cache_s: int = 30  # how long the cache may answer "session live" before the database is asked again
     login_max_per_account: int = 5  # failed attempts per window before a lock
     login_max_per_ip: int = 30
     login_window_s: int = 900

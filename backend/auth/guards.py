@@ -10,6 +10,7 @@ from sanic import Request
 from sanic_ext import openapi
 
 from backend.audit.service import Actor
+from backend.auth import sessions
 from backend.auth.models import Role
 from backend.auth.tokens import Principal, TokenInvalid, decode_access_token
 from backend.errors import Forbidden, Unauthorized
@@ -23,21 +24,18 @@ RESIDENT_ADMINS = (Role.COMMUNITY_ADMIN, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMI
 ALL_STAFF = tuple(Role)
 
 
-def deny_key(jti: str) -> str:
-    return f"deny:{jti}"
-
-
 async def principal_from_request(request: Request) -> Principal:
+    """The caller of a valid access token whose session is still live (signed out or disabled: 401)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("请先登录", code="auth.missing_token")
+    settings = request.app.ctx.settings
     try:
-        principal = decode_access_token(token.strip(), secret=request.app.ctx.settings.secret_key)
+        principal = decode_access_token(token.strip(), secret=settings.secret_key)
     except TokenInvalid:
         raise Unauthorized("登录已过期，请重新登录", code="auth.invalid_token") from None
-    if await request.app.ctx.cache.get(deny_key(principal.jti)):
-        raise Unauthorized("已退出登录，请重新登录", code="auth.revoked_token")
+    await sessions.require_live(principal, cache=request.app.ctx.cache, cache_s=settings.session_cache_s)
     return principal
 
 

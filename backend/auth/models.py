@@ -29,6 +29,9 @@ class StaffUser(Model):
         "zhilian.Department", related_name="officers", null=True, on_delete=fields.RESTRICT
     )
     totp_secret_cipher = fields.CharField(max_length=255, null=True)
+    totp_pending_cipher = fields.CharField(
+        max_length=255, null=True, description="a replacement secret, in force once confirmed with a code from it"
+    )
     totp_enabled = fields.BooleanField(default=False)
     is_active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)

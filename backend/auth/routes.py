@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request, json
 
 from backend.auth import schemas, service
-from backend.auth.guards import ALL_STAFF, actor_of, authenticated
+from backend.auth.guards import ALL_STAFF, RESIDENT_ADMINS, actor_of, authenticated
 from backend.auth.models import AppUser, StaffUser
 from backend.http import validated_body
 
@@ -25,6 +25,10 @@ def _staff_view(user: StaffUser) -> dict:
     }
 
 
+def _colleague_view(user: StaffUser) -> dict:
+    return {**_staff_view(user), "is_active": user.is_active}
+
+
 @bp.post("/staff/login")
 @validated_body(schemas.StaffLogin)
 async def staff_login(request: Request, body: schemas.StaffLogin):
@@ -40,7 +44,8 @@ async def staff_login(request: Request, body: schemas.StaffLogin):
 @bp.post("/refresh")
 @validated_body(schemas.RefreshRequest)
 async def refresh(request: Request, body: schemas.RefreshRequest):
-    pair = await service.refresh(refresh_token=body.refresh_token, settings=request.app.ctx.settings)
+    ctx = request.app.ctx
+    pair = await service.refresh(refresh_token=body.refresh_token, settings=ctx.settings, cache=ctx.cache)
     return json(pair.as_dict())
 
 
@@ -48,7 +53,9 @@ async def refresh(request: Request, body: schemas.RefreshRequest):
 @authenticated(kinds=("staff", "app"))
 async def logout(request: Request):
     body = schemas.LogoutRequest.model_validate(request.json or {}) if request.body else schemas.LogoutRequest()
-    await service.logout(principal=request.ctx.principal, refresh_token=body.refresh_token, cache=request.app.ctx.cache)
+    ctx = request.app.ctx
+    await service.logout(principal=request.ctx.principal, refresh_token=body.refresh_token, cache=ctx.cache,
+                         settings=ctx.settings)
     return json({"ok": True})
 
 
@@ -77,6 +84,66 @@ async def totp_confirm(request: Request, body: schemas.TotpConfirm):
         user_id=request.ctx.principal.user_id, code=body.code, cipher=request.app.ctx.cipher, actor=actor_of(request)
     )
     return json({"totp_enabled": True})
+
+
+@bp.post("/staff/totp/reset")
+@authenticated(roles=ALL_STAFF)
+@validated_body(schemas.Reauthenticate)
+async def totp_reset(request: Request, body: schemas.Reauthenticate):
+    """Replace one's authenticator: the current password and code, then confirm a code from the new one."""
+    ctx = request.app.ctx
+    uri = await service.totp_reset(
+        user_id=request.ctx.principal.user_id, password=body.password, totp_code=body.totp_code, cipher=ctx.cipher,
+        cache=ctx.cache, settings=ctx.settings, actor=actor_of(request),
+    )
+    return json({"otpauth_uri": uri})
+
+
+@bp.post("/staff/totp/disable")
+@authenticated(roles=ALL_STAFF)
+@validated_body(schemas.Reauthenticate)
+async def totp_disable(request: Request, body: schemas.Reauthenticate):
+    ctx = request.app.ctx
+    await service.totp_disable(
+        user_id=request.ctx.principal.user_id, password=body.password, totp_code=body.totp_code, cipher=ctx.cipher,
+        cache=ctx.cache, settings=ctx.settings, actor=actor_of(request),
+    )
+    return json({"totp_enabled": False})
+
+
+# ---- admins: colleagues' accounts ----
+
+@bp.get("/staff")
+@authenticated(roles=RESIDENT_ADMINS)
+async def colleagues(request: Request):
+    """The staff accounts the caller may administer (reset a lost authenticator, disable)."""
+    return json({"items": [_colleague_view(u) for u in await service.administered_staff(request.ctx.principal)]})
+
+
+@bp.post("/staff/<uid:int>/totp/reset")
+@authenticated(roles=RESIDENT_ADMINS)
+@validated_body(schemas.AdminTotpReset)
+async def admin_totp_reset(request: Request, uid: int, body: schemas.AdminTotpReset):
+    """Remove a locked-out colleague's authenticator (audited with the reason); their sessions end."""
+    ctx = request.app.ctx
+    user = await service.admin_reset_totp(
+        admin=request.ctx.principal, target_id=uid, password=body.password, totp_code=body.totp_code,
+        reason=body.reason, cipher=ctx.cipher, cache=ctx.cache, settings=ctx.settings, actor=actor_of(request),
+    )
+    return json(_colleague_view(user))
+
+
+@bp.post("/staff/<uid:int>/active")
+@authenticated(roles=RESIDENT_ADMINS)
+@validated_body(schemas.AccountActive)
+async def set_active(request: Request, uid: int, body: schemas.AccountActive):
+    """Disable a colleague's account (their access tokens stop at once) or enable it again; audited."""
+    ctx = request.app.ctx
+    user = await service.set_staff_active(
+        admin=request.ctx.principal, target_id=uid, active=body.active, reason=body.reason, actor=actor_of(request),
+        settings=ctx.settings, cache=ctx.cache,
+    )
+    return json(_colleague_view(user))
 
 
 @bp.post("/app/otp")

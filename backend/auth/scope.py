@@ -1,4 +1,9 @@
-"""Which communities a staff member may see. Every resident query is filtered by this."""
+"""Which communities a staff member may see. Every resident query is filtered by this.
+
+A scope is a list of community ids, or None for "every community" (platform admins only). An
+account whose scope is empty (a community role without a community, say) sees nothing: a
+requested community is always intersected with the scope (`within`), never taken instead of it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,15 @@ async def visible_community_ids(principal: Principal) -> list[int] | None:
     if role == Role.AUDITOR and principal.community_id is not None:
         return [principal.community_id]
     return []
+
+
+def within(visible: list[int] | None, requested: int | None) -> list[int] | None:
+    """The communities a query covers: the visible ones, narrowed to the one requested (never widened to it)."""
+    if requested is None:
+        return visible
+    if visible is None:
+        return [requested]
+    return [requested] if requested in visible else []
 
 
 async def target_community_id(principal: Principal, requested: int | None) -> int:

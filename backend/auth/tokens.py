@@ -1,16 +1,19 @@
 """Short-lived JWT access tokens (pyjwt, HS256) and opaque refresh tokens.
 
-Access tokens are self-contained so any worker can check them without a database round
-trip; logout puts the token's `jti` on a deny list in the cache until it would expire.
-Refresh tokens are random strings whose SHA-256 is stored, rotated on every use.
+Access tokens carry who is calling and the session (`sid`: the refresh-token family) they
+belong to; every request checks that the session is still live (`auth.sessions`), so signing
+out, revoking a family or disabling an account cuts access tokens at once. Refresh tokens are
+random strings whose SHA-256 is stored, rotated on every use. An access token is derived from
+the refresh token issued with it (its `jti`) so the same pair can be answered again within the
+rotation grace window.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
-import uuid
 from dataclasses import dataclass
 
 import jwt
@@ -31,6 +34,7 @@ class Principal:
     department_id: int | None
     jti: str
     expires_at: int
+    session_id: str = ""  # the refresh-token family this access token was issued with
 
     @property
     def actor(self) -> str:
@@ -51,9 +55,14 @@ def issue_access_token(
     community_id: int | None = None,
     district: str = "",
     department_id: int | None = None,
+    session_id: str,
+    jti: str | None = None,
+    issued_at: int | None = None,
 ) -> tuple[str, Principal]:
-    now = int(time.time())
-    principal = Principal(kind, user_id, role, community_id, district, department_id, uuid.uuid4().hex, now + ttl_s)
+    """Sign an access token; the same arguments (with `jti` and `issued_at`) give the same token."""
+    now = int(time.time()) if issued_at is None else issued_at
+    principal = Principal(kind, user_id, role, community_id, district, department_id, jti or secrets.token_hex(16),
+                          now + ttl_s, session_id)
     claims = {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -63,6 +72,7 @@ def issue_access_token(
         "dst": district,
         "dep": department_id,
         "jti": principal.jti,
+        "sid": session_id,
         "iat": now,
         "exp": principal.expires_at,
     }
@@ -77,7 +87,7 @@ def decode_access_token(token: str, *, secret: str) -> Principal:
             algorithms=["HS256"],
             audience=AUDIENCE,
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "jti"]},
+            options={"require": ["exp", "iat", "sub", "jti", "sid"]},
         )
         kind, _, user_id = str(claims["sub"]).partition(":")
         return Principal(
@@ -89,6 +99,7 @@ def decode_access_token(token: str, *, secret: str) -> Principal:
             department_id=claims.get("dep"),
             jti=str(claims["jti"]),
             expires_at=int(claims["exp"]),
+            session_id=str(claims["sid"]),
         )
     except (jwt.PyJWTError, ValueError, KeyError) as exc:
         raise TokenInvalid(str(exc)) from exc
@@ -102,3 +113,16 @@ def new_refresh_token() -> tuple[str, str]:
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def successor_refresh_token(token: str, *, secret: str) -> str:
+    """The token that rotating `token` gives: derived, so a repeat within the grace window gets the same one.
+
+    Knowing it needs both the spent token and the server secret, so it is no weaker than a random one.
+    """
+    return hmac.new(secret.encode(), b"refresh-successor:" + token.encode(), "sha256").hexdigest()
+
+
+def access_jti(refresh_token: str, *, secret: str) -> str:
+    """The `jti` of the access token issued beside `refresh_token` (stable, so a repeated answer is identical)."""
+    return hmac.new(secret.encode(), b"access-jti:" + refresh_token.encode(), "sha256").hexdigest()[:32]

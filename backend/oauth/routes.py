@@ -315,7 +315,8 @@ async def authorize_login(request: Request) -> HTTPResponse:
         )
         return _page(page, status=exc.status)
     # The consent page needs only the browser session: the app tokens login issued are dropped at once.
-    await auth_service.logout(principal=pair.principal, refresh_token=pair.refresh_token, cache=ctx.cache)
+    await auth_service.logout(principal=pair.principal, refresh_token=pair.refresh_token, cache=ctx.cache,
+                              settings=ctx.settings)
     signed_in = browser.new_session(app_user_id=user.id)
     return _set_session(redirect(_action(request, "/oauth/authorize"), status=303), signed_in, ctx.settings)
 

@@ -8,7 +8,7 @@ from sanic_ext import openapi
 from backend.audit import service as audit
 from backend.auth.guards import RESIDENT_ADMINS, RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.models import Role
-from backend.auth.scope import visible_community_ids
+from backend.auth.scope import visible_community_ids, within
 from backend.certification import enrolment
 from backend.errors import ApiError, ValidationFailed
 from backend.http import validated_body, validated_query
@@ -56,9 +56,7 @@ async def departments(request: Request):
 @authenticated(roles=RESIDENT_MANAGERS)
 @validated_query(schemas.ResidentQuery)
 async def list_residents(request: Request, query: schemas.ResidentQuery):
-    scope = await _scope(request)
-    if query.community_id is not None:
-        scope = [c for c in (scope or [query.community_id]) if c == query.community_id]
+    scope = within(await _scope(request), query.community_id)
     cipher = request.app.ctx.cipher
     total, residents = await service.search_residents(
         community_ids=scope, cipher=cipher, q=query.q, id_suffix=query.id_suffix, status=query.status,
