@@ -1,4 +1,4 @@
-// Same-origin JSON API client for the console: bearer token, one refresh on 401, errors as ApiError
+// Same-origin JSON API client for the console: bearer token, one shared refresh on 401, errors as ApiError
 // carrying the server's {"error": {"code", "message"}} and the whole JSON answer (`body`): some 4xx
 // answers carry more than `error`, e.g. the roster import's 422 lists every bad row next to it.
 import { session, signOut } from './store'
@@ -34,7 +34,7 @@ async function send(method, path, { body, form, auth = true } = {}) {
   }
 }
 
-async function refreshTokens() {
+async function rotateTokens() {
   if (!session.refresh) return false
   const response = await send('POST', '/api/auth/refresh', { body: { refresh_token: session.refresh }, auth: false })
   if (!response.ok) return false
@@ -42,6 +42,16 @@ async function refreshTokens() {
   session.access = pair.access_token
   session.refresh = pair.refresh_token || session.refresh
   return true
+}
+
+// One refresh in flight at a time. A page fires several requests at once; when the access token has
+// expired they all get a 401 together, and each presenting the same refresh token would look like a
+// stolen token being replayed (the server then ends the whole sign-in). They share this one instead.
+let refreshing = null
+
+function refreshTokens() {
+  if (!refreshing) refreshing = rotateTokens().finally(() => { refreshing = null })
+  return refreshing
 }
 
 async function errorOf(response) {
@@ -58,8 +68,11 @@ async function errorOf(response) {
 
 /** Send a request; `raw` returns the Response (for files), otherwise the parsed JSON. */
 export async function request(method, path, options = {}) {
+  const sentWith = session.access
   let response = await send(method, path, options)
-  if (response.status === 401 && options.auth !== false && (await refreshTokens())) {
+  // a refresh that finished while this request was out already gave a new token: use it, do not rotate again
+  if (response.status === 401 && options.auth !== false
+      && ((session.access && session.access !== sentWith) || (await refreshTokens()))) {
     response = await send(method, path, options)
   }
   if (response.status === 401 && options.auth !== false) {

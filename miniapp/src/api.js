@@ -1,4 +1,4 @@
-// Same-origin JSON API client: bearer token, one refresh attempt on 401, errors as ApiError.
+// Same-origin JSON API client: bearer token, one shared refresh attempt on 401, errors as ApiError.
 import { store, signOut } from './store'
 
 export class ApiError extends Error {
@@ -24,7 +24,7 @@ async function send(method, path, body, auth) {
   return response
 }
 
-async function refreshTokens() {
+async function rotateTokens() {
   if (!store.refresh) return false
   const response = await send('POST', '/api/auth/refresh', { refresh_token: store.refresh }, false)
   if (!response.ok) return false
@@ -34,9 +34,21 @@ async function refreshTokens() {
   return true
 }
 
+// One refresh in flight at a time: screens load several things at once, and requests that all meet
+// an expired token must not each present the same refresh token (the server would take the second
+// for a stolen copy and sign the user out). They wait for this one.
+let refreshing = null
+
+function refreshTokens() {
+  if (!refreshing) refreshing = rotateTokens().finally(() => { refreshing = null })
+  return refreshing
+}
+
 export async function request(method, path, body, { auth = true, raw = false } = {}) {
+  const sentWith = store.access
   let response = await send(method, path, body, auth)
-  if (response.status === 401 && auth && (await refreshTokens())) {
+  // a refresh that finished while this request was out already gave a new token: use it, do not rotate again
+  if (response.status === 401 && auth && ((store.access && store.access !== sentWith) || (await refreshTokens()))) {
     response = await send(method, path, body, auth)
   }
   if (response.status === 401 && auth) {
