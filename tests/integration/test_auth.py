@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pyotp
@@ -179,6 +182,23 @@ def another_code(totp: pyotp.TOTP) -> str:
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in accepted)
 
 
+def test_disable_staff_command_ends_the_account_and_is_audited(tmp_path):
+    """The operator's way to disable an account, on a database of its own (sessions end: see the API test above)."""
+    from tests.integration.test_scope import run_cli
+
+    assert run_cli(tmp_path, "migrate").returncode == 0
+    assert run_cli(tmp_path, "create-staff", "leaver", "--role", "district_admin", "--district", "奉贤区").returncode == 0
+    missing = run_cli(tmp_path, "disable-staff", "nobody", "--reason", "离职")
+    assert missing.returncode == 2 and "staff.not_found" in missing.stderr
+    assert run_cli(tmp_path, "disable-staff", "leaver").returncode == 2  # a reason is required
+    done = run_cli(tmp_path, "disable-staff", "leaver", "--reason", "离职")
+    assert done.returncode == 0, done.stderr
+    with contextlib.closing(sqlite3.connect(tmp_path / "zhilian.sqlite3")) as db:
+        assert db.execute("SELECT is_active FROM staff_user WHERE username = 'leaver'").fetchone() == (0,)
+        action, details = db.execute("SELECT action, details FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
+    assert action == "auth.account_disabled" and json.loads(details)["reason"] == "离职"
+
+
 async def test_totp_cannot_be_replaced_or_removed_with_an_access_token_alone(client, make_world):
     """Issue 13.1: set-up again while on is refused; removal needs the password and a current code, audited."""
     world = await make_world()
@@ -287,6 +307,9 @@ async def test_app_user_signs_in_with_phone_and_code(client, server):
     assert login.status_code == 200, login.text
     me = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
     assert me.json()["kind"] == "app"
+    rotated = await client.post("/api/auth/refresh", json={"refresh_token": login.json()["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    assert (await client.get("/api/auth/me", headers=bearer(rotated.json()))).json()["kind"] == "app"
     # single use
     assert_error(await client.post("/api/auth/app/login", json={"phone": phone, "code": code}), 400, "otp.expired")
     # app users cannot reach staff routes
