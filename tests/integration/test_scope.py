@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ from backend.residents import service as residents
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import STAFF_PASSWORD, Staff, create_staff_login, login
 from tests.integration.test_credentials import certified_resident
+from tests.integration.test_errors_and_ops import assert_error
 from tests.integration.test_home_visit_list import record_visit
 from tests.integration.test_periods_and_evidence import a_photo
 from tests.integration.test_residents import create
+from tests.integration.workorders_support import make_point, photo_with_gps, upload
+from tests.support.ids import fresh_elder_id
 
 # Routes whose answer holds no community's records: the same for every staff member who may call them.
 NOT_COMMUNITY_DATA = {
@@ -48,12 +52,16 @@ NOT_FOR_STAFF_PREFIXES = ("api/app/", "api/portal/")
 STAFF_ON_APP_ROUTES = {"api/app/residents/<rid:int>/qr.png", "api/app/residents/<rid:int>/qr.svg"}
 
 
+INSIDERS = ("own community admin", "district admin")
+
+
 @dataclass
 class Probe:
     """How to ask a route about community A, and (for lists) whether an answer shows any of A."""
 
     path: str
     shows_a: Callable[[Any], bool] | None = None  # None: a read of one A record (200 = seen, 404 = not)
+    readers: tuple[str, ...] = INSIDERS  # the insiders whose role may call the route (others: 403)
 
 
 async def unscoped_admin(client, **fields: Any) -> Staff:
@@ -98,6 +106,24 @@ async def test_every_read_route_with_own_other_empty_and_district_principals(cli
                              headers=own.admin.headers)
     assert made.status_code == 201, made.text
     export_id = made.json()["id"]
+    # a person registered in A and in another community of the district: a move for the district to resolve
+    neighbour = await make_world(district=district)
+    moving_id = fresh_elder_id()
+    moving = await client.post("/api/residents", headers=own.staff.headers, json={
+        "name": "范围迁居", "national_id": moving_id, "address": "南桥镇解放路 2号"})
+    assert moving.status_code == 201, moving.text
+    assert (await client.post("/api/residents", headers=neighbour.staff.headers, json={
+        "name": "范围迁居", "national_id": moving_id, "address": "南桥镇江海路 8号"})).status_code == 201
+    # a work order at a fixed point of A, with a photo
+    categories = (await client.get("/api/workorders/categories", headers=own.staff.headers)).json()["items"]
+    category = next(c for c in categories if c["parent_id"] is not None and not c["fields"])  # a plain leaf
+    point = await make_point(client, own)
+    case = await client.post("/api/workorders", headers=own.staff.headers, json={
+        "category_id": category["id"], "description": "范围测试：路灯不亮", "point_id": point["id"]})
+    assert case.status_code == 201, case.text
+    case_id = case.json()["id"]
+    photo = await upload(client, own.staff.headers, case_id, photo_with_gps())
+    month = datetime.now(UTC).strftime("%Y-%m")
 
     probes: dict[str, Probe] = {
         "api/communities": Probe("/api/communities", lambda b: a in ids_in(b)),
@@ -127,6 +153,21 @@ async def test_every_read_route_with_own_other_empty_and_district_principals(cli
         "api/audit/events": Probe(f"/api/audit/events?target_kind=resident&target_id={rid}",
                                   lambda b: any(e["community_id"] == a for e in b["items"])),
         "api/auth/staff": Probe("/api/auth/staff", lambda b: own.staff.user_id in ids_in(b)),
+        "api/residents/moves": Probe("/api/residents/moves", lambda b: any(
+            r["resident_id"] == moving.json()["id"] for g in b["items"] for r in g["registrations"]),
+            readers=("district admin",)),
+        "api/workorders/categories": Probe(f"/api/workorders/categories?community_id={a}",
+                                           lambda b: category["id"] in ids_in(b)),
+        "api/workorders/teams": Probe(f"/api/workorders/teams?community_id={a}", lambda b: True),
+        "api/workorders/points": Probe(f"/api/workorders/points?community_id={a}", lambda b: point["id"] in ids_in(b)),
+        "api/workorders/points/<pid:int>/sign.pdf": Probe(f"/api/workorders/points/{point['id']}/sign.pdf"),
+        "api/workorders": Probe(f"/api/workorders?community_id={a}", lambda b: case_id in ids_in(b)),
+        "api/workorders/duplicates": Probe(
+            f"/api/workorders/duplicates?category_id={category['id']}&point_id={point['id']}",
+            lambda b: case_id in ids_in(b)),
+        "api/workorders/<wid:int>": Probe(f"/api/workorders/{case_id}"),
+        "api/workorders/<wid:int>/photos/<pid:int>": Probe(f"/api/workorders/{case_id}/photos/{photo['id']}"),
+        "api/workorders/figures": Probe(f"/api/workorders/figures?month={month}&community_id={a}", lambda b: True),
     }
 
     # every staff GET route under /api is classified: probed, not community data, or not for staff
@@ -153,19 +194,25 @@ async def test_every_read_route_with_own_other_empty_and_district_principals(cli
     for name, principal in insiders.items():
         for route, probe in probes.items():
             answer = await client.get(probe.path, headers=principal.headers)
+            if name not in probe.readers:
+                assert_error(answer, 403, "auth.role_forbidden")
+                continue
             assert answer.status_code == 200, (name, route, answer.text)
             if probe.shows_a is not None:
                 assert probe.shows_a(answer.json()), (name, route, answer.text)
     for name, principal in outsiders.items():
         for route, probe in probes.items():
             answer = await client.get(probe.path, headers=principal.headers)
+            if answer.status_code == 403:  # refused by role before any lookup: reveals nothing
+                assert answer.json()["error"]["code"] == "auth.role_forbidden", (name, route)
+                continue
             if probe.shows_a is None:
                 assert answer.status_code == 404, (name, route, answer.status_code, answer.text[:300])
                 continue
             assert answer.status_code in (200, 404), (name, route, answer.text[:300])
             if answer.status_code == 200:
                 assert not probe.shows_a(answer.json()), (name, route, answer.text[:300])
-            assert "范围老人" not in answer.text, (name, route)
+            assert "范围" not in answer.text, (name, route, answer.text[:300])
 
 
 async def unscoped_admin_of_district(client) -> Staff:
