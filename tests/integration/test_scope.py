@@ -101,7 +101,7 @@ async def test_every_read_route_with_own_other_empty_and_district_principals(cli
     visit_id = await record_visit(client, own.staff, rid)
     attempt_id = await review_attempt(rid, period.id, server.app.ctx.cipher)
     certified, credential = await certified_resident(client, server, own, seed=1302)
-    await residents.ensure_department(code="civil_affairs", name="民政")
+    await residents.ensure_department(code="civil_affairs", name="民政局")  # the demo's name: the first caller names it
     made = await client.post("/api/exports", json={"period_id": period.id, "department": "civil_affairs"},
                              headers=own.admin.headers)
     assert made.status_code == 201, made.text
