@@ -17,7 +17,7 @@ async def test_legacy_rows_with_control_characters_or_formulas_still_export_as_p
     client, make_world, backend_kind,
 ):
     world = await make_world()
-    await residents.ensure_department(code="civil_affairs", name="民政")
+    await residents.ensure_department(code="civil_affairs", name="民政局")
     # PostgreSQL cannot store NUL at all; the other C0 controls break a workbook just the same
     control = "\x00\x1b" if backend_kind == "sqlite" else "\x1b\x08"
     odd = await create(client, world, seed=1471, name="王桂英")

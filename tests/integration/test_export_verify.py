@@ -36,7 +36,7 @@ async def test_a_genuine_export_verifies_and_every_tampering_is_named(client, se
     _, cred_b = await certified_resident(client, server, world, seed=852, method=Method.STAFF)
     await anchor_everything(server)
     period = await periods.current_period(community_id=world.community_id)
-    _, civil_officer = await officer(client, "civil_affairs", "民政")
+    _, civil_officer = await officer(client, "civil_affairs", "民政局")
     made = await client.post("/api/exports", json={"period_id": period.id, "department": "civil_affairs"},
                              headers=world.staff.headers)
     assert made.status_code == 201, made.text

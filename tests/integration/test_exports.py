@@ -117,7 +117,7 @@ async def test_department_export_verifies_offline_and_stays_in_its_department(
     pending = await create(client, world, seed=813, name="赵秀兰", phone=None)
     await anchor_everything(server)
     period = await periods.current_period(community_id=world.community_id)
-    civil, civil_officer = await officer(client, "civil_affairs", "民政")
+    civil, civil_officer = await officer(client, "civil_affairs", "民政局")
     _, health_officer = await officer(client, "health", "卫健")
 
     assert (await client.post("/api/exports", json={"period_id": period.id, "department": "civil_affairs"},
@@ -299,7 +299,7 @@ async def test_a_forged_bundle_and_an_edited_xlsx_fail_with_named_checks(client,
     world = await make_world()
     creds = [(await certified_resident(client, server, world, seed=seed))[1] for seed in (841, 842, 843)]
     await create(client, world, seed=844, name="钱桂英", phone=None)
-    await residents.ensure_department(code="civil_affairs", name="民政")
+    await residents.ensure_department(code="civil_affairs", name="民政局")
     period = await periods.current_period(community_id=world.community_id)
     made = await client.post("/api/exports", json={"period_id": period.id, "department": "civil_affairs"},
                              headers=world.staff.headers)
