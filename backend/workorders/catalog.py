@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from backend.auth.models import Role, StaffUser
 from backend.errors import Conflict, NotFoundError, ValidationFailed
+from backend.workorders import wording
 from backend.workorders.models import Category, HandlerTeam, TeamKind, TeamMember
 
 DEFAULT_TEAMS = (("物业", TeamKind.PROPERTY), ("网格员", TeamKind.GRID), ("社区", TeamKind.COMMUNITY))
@@ -70,6 +71,16 @@ DEFAULT_TREE: tuple[tuple[str, str | None, str, str | None, int, int, bool, bool
 )
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+# the category fields staff type: (field, label, length), checked by the one text validator
+CATEGORY_TEXT = (("name", "类别名称", 64), ("description", "类别说明", 500), ("keywords", "关键词", 200),
+                 ("standard_code", "标准编码", 32), ("icon", "图标", 32))
+
+
+def _category_text(values: dict[str, Any]) -> dict[str, Any]:
+    for key, label, length in CATEGORY_TEXT:
+        if values.get(key) is not None:
+            values[key] = wording.line(values[key], field=key, label=label, max_length=length, required=key == "name")
+    return values
 
 
 async def ensure_catalog(*, community_id: int) -> None:
@@ -132,10 +143,14 @@ def check_fields_spec(spec: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not code or code in seen or datatype not in DATATYPES:
             raise ValidationFailed("字段定义不正确（code 唯一，datatype 取值见文档）", field="fields_spec")
         seen.add(code)
-        values = [{"key": str(v["key"]), "name": str(v.get("name", v["key"]))} for v in item.get("values", [])]
+        values = [{"key": str(v["key"]), "name": wording.line(str(v.get("name", v["key"])), field="fields_spec",
+                                                             label="选项名称", max_length=64, required=True)}
+                  for v in item.get("values", [])]
         if datatype.endswith("valuelist") and not values:
             raise ValidationFailed(f"字段 {code} 是选择题，需要给出选项", field="fields_spec")
-        out.append({"code": code, "label": str(item.get("label", code)), "datatype": datatype,
+        label = wording.line(str(item.get("label", code)), field="fields_spec", label="字段名称", max_length=64,
+                             required=True)
+        out.append({"code": code, "label": label, "datatype": datatype,
                     "required": bool(item.get("required", False)),
                     "stage": "close" if item.get("stage") == "close" else "report", "values": values})
     return out
@@ -150,6 +165,7 @@ async def create_category(*, community_id: int, values: dict[str, Any]) -> Categ
     if team_id is not None:
         await team_or_raise(team_id=team_id, community_id=community_id)
     values["fields_spec"] = check_fields_spec(values.get("fields_spec") or [])
+    _category_text(values)
     try:
         return await Category.create(community_id=community_id, parent_id=parent_id, default_team_id=team_id,
                                      **values)
@@ -163,7 +179,7 @@ async def update_category(*, category_id: int, community_id: int, changes: dict[
         await team_or_raise(team_id=changes["default_team_id"], community_id=community_id)
     if "fields_spec" in changes:
         changes["fields_spec"] = check_fields_spec(changes["fields_spec"] or [])
-    category.update_from_dict(changes)
+    category.update_from_dict(_category_text(changes))
     await category.save()
     return category
 
@@ -184,6 +200,8 @@ async def team_or_raise(*, team_id: int, community_id: int) -> HandlerTeam:
 
 async def create_team(*, community_id: int, name: str, kind: str, phone: str) -> HandlerTeam:
     await ensure_catalog(community_id=community_id)
+    name = wording.line(name, field="name", label="队伍名称", max_length=64, required=True)
+    phone = wording.line(phone, field="phone", label="队伍电话", max_length=32)
     try:
         return await HandlerTeam.create(community_id=community_id, name=name, kind=TeamKind(kind), phone=phone)
     except IntegrityError:

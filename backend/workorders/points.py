@@ -27,7 +27,7 @@ from backend.qr.cards import FONT, draw_qr, ensure_font
 from backend.qr.images import matrix
 from backend.qr.tokens import extract_token, scan_url
 from backend.residents.models import Community
-from backend.workorders import geo
+from backend.workorders import geo, wording
 from backend.workorders.models import QrPoint
 
 TOKEN_PREFIX = "WP1."
@@ -51,6 +51,9 @@ async def create_point(*, community_id: int, name: str, kind: str, address: str,
         raise ValidationFailed("经纬度应成对填写且在有效范围内", code="workorder.bad_location", field="lat")
     if kind not in POINT_KINDS:
         raise ValidationFailed("点位类型不正确", code="workorder.point_kind", field="kind")
+    name = wording.line(name, field="name", label="点位名称", max_length=64, required=True)
+    address = wording.address(address)
+    grid = wording.line(grid, field="grid", label="网格", max_length=32)
     code = code or f"P{await QrPoint.filter(community_id=community_id).count() + 1:04d}"
     try:
         return await QrPoint.create(community_id=community_id, code=code, name=name, kind=kind, address=address,

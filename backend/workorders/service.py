@@ -33,7 +33,7 @@ from backend.notify import notices
 from backend.residents import bindings
 from backend.residents.models import BindingStatus, HelperBinding, Resident
 from backend.security.fieldcrypt import FieldCipher
-from backend.workorders import catalog, clock, geo, photos
+from backend.workorders import catalog, clock, geo, photos, wording
 from backend.workorders.models import (
     Category,
     Follower,
@@ -193,8 +193,8 @@ def check_attributes(spec: list[dict[str, Any]], given: dict[str, Any], *, stage
             except ValueError:
                 ok = False
         else:
-            value = str(value)
-            ok = len(value) <= (2000 if datatype == "text" else 200)
+            value = wording.attribute(value, code=code, label=label, multiline=datatype == "text")
+            ok = True
         if not ok:
             raise ValidationFailed(f"“{label}”填写不正确", code="workorder.field_invalid", field=f"attributes.{code}")
         clean[code] = value
@@ -313,7 +313,9 @@ async def report(*, caller: Caller, category_id: int, description: str, point_to
     category = await catalog.category_or_raise(category_id=category_id, community_id=target)
     if not category.resident_reportable:
         raise ValidationFailed("这个类别不能由居民提交", code="workorder.category_not_reportable", field="category_id")
-    name = (reporter_name or "").strip()[:30]
+    description = wording.description(description)
+    address = wording.address(address)
+    name = wording.person(reporter_name, field="reporter_name") or ""
     if not name and user.resident_id is not None:  # type: ignore[attr-defined]
         own = await Resident.get_or_none(id=user.resident_id)  # type: ignore[attr-defined]
         name = own.name if own else ""
@@ -339,6 +341,10 @@ async def staff_report(*, caller: Caller, community_id: int, category_id: int, d
                                                                      community_id=community_id):
         raise NotFoundError("没有找到这位居民", code="resident.not_found", field="on_behalf_resident_id")
     category = await catalog.category_or_raise(category_id=category_id, community_id=community_id)
+    description = wording.description(description, required=True)
+    address = wording.address(address)
+    grid = wording.line(grid, field="grid", label="网格", max_length=32)
+    contact_name = wording.person(contact_name, field="contact_name", label="联系人姓名")
     contact = {k: v for k, v in (("name", contact_name), ("phone", contact_phone)) if v}
     return await _create(
         caller=caller, community_id=community_id, category=category, source=Source.STAFF, description=description,
@@ -357,6 +363,8 @@ async def partner_report(*, caller: Caller, community_id: int, category: Categor
     if cache is not None:
         await ratelimit.hit(cache, f"wo:partner:{caller.id}", limit=PARTNER_REPORTS_PER_HOUR, window_s=3600,
                             message="too many requests from this api_key, try again later")
+    description = wording.description(description)
+    place.address = wording.address(place.address)
     sealed = cipher.encrypt_text(json.dumps(contact, ensure_ascii=False), purpose=CONTACT_PURPOSE) if contact else None
     return await _create(caller=caller, community_id=community_id, category=category, source=Source.PARTNER,
                          description=description, place=place, attributes=attributes, now=now,
@@ -426,11 +434,7 @@ async def transition(*, caller: Caller, work_order_id: int, action: str, note: s
         move = check_move(action, wo.state, await parties_of(caller, wo))
     except MoveRefused as exc:
         raise _refused(exc) from None
-    note = (note or "").strip()
-    if not note:
-        raise ValidationFailed("每一步都要写明说明", code="workorder.note_required", field="note")
-    if len(note) > 1000:
-        raise ValidationFailed("说明太长（最多 1000 字）", code="workorder.note_too_long", field="note")
+    note = wording.note(note)
     category: Category = wo.category
     changes: dict[str, Any] = {}
     details: dict[str, Any] = {}
@@ -460,11 +464,11 @@ async def transition(*, caller: Caller, work_order_id: int, action: str, note: s
         changes.update(merged_into_id=into.id, closed_at=now)
         details.update(into_id=into.id, into=number(into))
     if Need.RESPONSIBLE in needs:
-        responsible = (params.responsible or "").strip()
+        responsible = wording.line(params.responsible, field="responsible", label="负责的单位或部门", max_length=200)
         if not responsible:
             raise ValidationFailed("请写明负责的单位或部门", code="workorder.responsible_required", field="responsible")
-        changes.update(responsible=responsible[:200], closed_at=now)
-        details["responsible"] = responsible[:200]
+        changes.update(responsible=responsible, closed_at=now)
+        details["responsible"] = responsible
     if Need.AFTER_PHOTO in needs and category.after_photo_required and not await WorkOrderPhoto.exists(
             work_order_id=wo.id, kind=PhotoKind.AFTER, round=wo.round):
         raise ValidationFailed("办结前请上传整改后的照片", code="workorder.after_photo_required", field="photo_ids")
@@ -695,8 +699,9 @@ async def answer_callback(*, caller: Caller, work_order_id: int, resolved: bool,
     """解决了吗？满意吗？ "没解决" reopens the case (重办); otherwise it closes with the answer."""
     if resolved and satisfied is None:
         raise ValidationFailed("请告诉我们是否满意", code="workorder.satisfaction_required", field="satisfied")
+    remark = wording.note(note, required=False)
     default = "回访：没有解决" if not resolved else f"回访：已解决，{'满意' if satisfied else '不满意'}"
-    text = f"{default}。{note.strip()}" if note.strip() else default
+    text = f"{default}。{remark}" if remark else default
     return await transition(caller=caller, work_order_id=work_order_id, action="callback" if resolved else "reopen",
                             note=text, params=MoveParams(satisfied=satisfied), now=now, cipher=None)
 
