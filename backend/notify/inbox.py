@@ -128,7 +128,7 @@ def message_view(row: OutboundMessage) -> dict[str, Any]:
         "title": TITLES.get(row.template, DEFAULT_TITLE),
         "body": plain_text(row.body),
         "channel": row.channel,
-        "link": LINKS.get(row.template),
+        "link": row.link or LINKS.get(row.template),
         "sent_at": row.created_at.isoformat(),
         "read": row.read_at is not None,
     }

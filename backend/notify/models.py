@@ -16,6 +16,8 @@ class OutboundMessage(Model):
     status = fields.CharField(max_length=16, default="queued")
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True, description="when the recipient opened it in the app")
+    link = fields.CharField(max_length=64, null=True,
+                            description="the app screen this message is about (a case), else the one of its template")
 
     class Meta:
         table = "outbound_message"

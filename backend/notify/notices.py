@@ -82,8 +82,10 @@ async def _safely(template: str, recipients: Iterable[tuple[AppUser, str]], **pa
         return 0
 
 
-async def deliver(*, recipients: Iterable[tuple[str, str]], template: str, **params: str) -> int:
-    """Plain-data entry for the domains above notify: (encrypted phone, phone index) pairs, a template.
+async def deliver(*, recipients: Iterable[tuple[str, str]], template: str, link: str | None = None,
+                  **params: str) -> int:
+    """Plain-data entry for the domains above notify: (encrypted phone, phone index) pairs, a template,
+    and the app screen the message is about (`link`, e.g. one case), where its button leads.
 
     The caller composed the parameters; nothing here knows what a work order is. Courtesy only:
     a failure is logged and never fails the step that it reports.
@@ -93,7 +95,7 @@ async def deliver(*, recipients: Iterable[tuple[str, str]], template: str, **par
         for phone_cipher, phone_index in dict.fromkeys(recipients):
             await OutboundMessage.create(
                 channel=APP_CHANNEL, recipient_cipher=phone_cipher, recipient_index=phone_index,
-                template=template, body=APP_TEMPLATES[template].format(**params), status=IN_APP_STATUS,
+                template=template, body=APP_TEMPLATES[template].format(**params), status=IN_APP_STATUS, link=link,
             )
             written += 1
     except Exception:

@@ -225,6 +225,8 @@ async def detail(*, caller: Caller, work_order_id: int, now: datetime, cipher: F
         reporter = await _reporter_for_staff(wo, cipher)
         view["reporter"] = reporter
         view["extension_hours_requested"] = wo.extension_hours_requested
+        assignee = await StaffUser.get_or_none(id=wo.assignee_id) if wo.assignee_id else None  # type: ignore[attr-defined]
+        view["assignee"] = {"id": assignee.id, "name": assignee.display_name} if assignee else None
         if wo.subject_resident_id is not None or wo.on_behalf_resident_id is not None:  # type: ignore[attr-defined]
             for key, rid in (("subject_resident", wo.subject_resident_id),  # type: ignore[attr-defined]
                              ("on_behalf_resident", wo.on_behalf_resident_id)):  # type: ignore[attr-defined]

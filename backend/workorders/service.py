@@ -580,10 +580,14 @@ async def _recipients(wo: WorkOrder) -> list[tuple[str, str]]:
     return [(u.phone_cipher, u.phone_index) for u in users]
 
 
+APP_CASE_LINK = "/reports/{id}"  # the phone app's case screen: each message's button opens the case
+
+
 async def _tell(wo: WorkOrder, template: str, *, category: Category, recipients: list[tuple[str, str]] | None = None,
-                **params: str) -> int:
+                about: WorkOrder | None = None, **params: str) -> int:
     return await notices.deliver(recipients=recipients if recipients is not None else await _recipients(wo),
-                                 template=template, category=category.name, number=number(wo), **params)
+                                 template=template, link=APP_CASE_LINK.format(id=(about or wo).id),
+                                 category=category.name, number=number(wo), **params)
 
 
 async def _tell_move(wo: WorkOrder, action: str, *, note: str, category: Category, into: WorkOrder | None) -> None:
@@ -610,7 +614,7 @@ async def _tell_move(wo: WorkOrder, action: str, *, note: str, category: Categor
         recipients = [(u.phone_cipher, u.phone_index) for u in await AppUser.filter(
             id__in=[wo.reporter_user_id or 0, *await Follower.filter(work_order_id=into.id).values_list(  # type: ignore[attr-defined]
                 "app_user_id", flat=True)], is_active=True)]
-        await _tell(wo, "wo_merged", category=category, recipients=recipients, into=number(into))
+        await _tell(wo, "wo_merged", category=category, recipients=recipients, about=into, into=number(into))
 
 
 # ---- photos ----
