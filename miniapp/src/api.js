@@ -13,11 +13,12 @@ const OFFLINE = '网络不太好，请检查网络后再试'
 
 async function send(method, path, body, auth) {
   const headers = {}
-  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const form = typeof FormData !== 'undefined' && body instanceof FormData // a file upload: the browser sets its type
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json'
   if (auth && store.access) headers.Authorization = `Bearer ${store.access}`
   let response
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    response = await fetch(path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) })
   } catch {
     throw new ApiError(0, 'network', OFFLINE)
   }
@@ -76,6 +77,7 @@ export const api = {
   get: (path) => request('GET', path),
   post: (path, body) => request('POST', path, body ?? {}),
   del: (path) => request('DELETE', path),
+  upload: (path, form) => request('POST', path, form), // multipart (FormData), e.g. a photo
   image: async (path) => URL.createObjectURL(await (await request('GET', path, undefined, { raw: true })).blob()),
   sendCode: (phone) => request('POST', '/api/auth/app/otp', { phone }, { auth: false }),
   login: async (phone, code) => {

@@ -12,6 +12,10 @@ const routes = [
   { path: '/settings', component: () => import('./views/SettingsView.vue') },
   { path: '/settings/consents', component: () => import('./views/ConsentsView.vue') },
   { path: '/messages', component: () => import('./views/MessagesView.vue') },
+  { path: '/report', component: () => import('./views/ReportView.vue') },
+  { path: '/report/scan', component: () => import('./views/ReportScanView.vue') },
+  { path: '/reports', component: () => import('./views/ReportsView.vue') },
+  { path: '/reports/:id(\\d+)', component: () => import('./views/ReportDetailView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },
 ]
 
