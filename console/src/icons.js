@@ -5,14 +5,16 @@
 // "Failed to resolve component"). Registering only these instead of all ~290 keeps the first load small.
 import {
   ArrowDown, ArrowLeft, Bell, Calendar, Camera, Checked, CircleCheck, CircleCheckFilled, CircleCloseFilled, Close,
-  CloseBold, Document, DocumentAdd, Download, Edit, Finished, House, InfoFilled, Link, Lock, Picture, Plus, Printer,
-  Refresh, RefreshRight, Search, Select, Switch, TrendCharts, Upload, UploadFilled, User, View, WarningFilled,
+  CloseBold, DataAnalysis, Document, DocumentAdd, Download, Edit, Finished, House, InfoFilled, Link, Location, Lock,
+  MapLocation, Picture, Plus, Postcard, Printer, Refresh, RefreshRight, Search, Select, Switch, Tickets, TrendCharts,
+  Upload, UploadFilled, User, View, WarningFilled,
 } from '@element-plus/icons-vue'
 
 export const ICONS = {
   ArrowDown, ArrowLeft, Bell, Calendar, Camera, Checked, CircleCheck, CircleCheckFilled, CircleCloseFilled, Close,
-  CloseBold, Document, DocumentAdd, Download, Edit, Finished, House, InfoFilled, Link, Lock, Picture, Plus, Printer,
-  Refresh, RefreshRight, Search, Select, Switch, TrendCharts, Upload, UploadFilled, User, View, WarningFilled,
+  CloseBold, DataAnalysis, Document, DocumentAdd, Download, Edit, Finished, House, InfoFilled, Link, Location, Lock,
+  MapLocation, Picture, Plus, Postcard, Printer, Refresh, RefreshRight, Search, Select, Switch, Tickets, TrendCharts,
+  Upload, UploadFilled, User, View, WarningFilled,
 }
 
 export function registerIcons(app) {

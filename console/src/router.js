@@ -10,6 +10,10 @@ const pages = {
   '/home-visits': () => import('./views/HomeVisitsView.vue'),
   '/passive': () => import('./views/PassiveView.vue'),
   '/exports': () => import('./views/ExportsView.vue'),
+  '/workorders': () => import('./views/WorkordersBoardView.vue'),
+  '/workorders/map': () => import('./views/WorkordersMapView.vue'),
+  '/workorders/figures': () => import('./views/WorkordersFiguresView.vue'),
+  '/workorders/points': () => import('./views/WorkorderPointsView.vue'),
   '/trends': () => import('./views/TrendsView.vue'),
   '/chain': () => import('./views/ChainView.vue'),
   '/audit': () => import('./views/AuditView.vue'),
@@ -25,6 +29,10 @@ const routes = [
   {
     path: '/residents/:id(\\d+)/enrol', component: () => import('./views/EnrolView.vue'),
     meta: { roles: MANAGERS, title: '人脸录入', menu: '/residents' },
+  },
+  {
+    path: '/workorders/:id(\\d+)', component: () => import('./views/WorkorderCaseView.vue'),
+    meta: { roles: MANAGERS, title: '工单详情', menu: '/workorders' },
   },
   { path: '/forbidden', component: () => import('./views/ForbiddenView.vue'), meta: { title: '无权访问' } },
   { path: '/:rest(.*)*', redirect: () => (signedIn() ? homeFor(role()) : '/login') },
