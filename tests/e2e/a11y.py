@@ -25,8 +25,18 @@ def _describe(violations: list[dict[str, Any]]) -> str:
     return "\n  ".join(lines)
 
 
+SETTLED_JS = """() => !document.querySelector('.el-loading-mask, [class*="-enter-active"], [class*="-leave-active"]')"""
+
+
+def settle(page: Any) -> None:
+    """Wait until nothing fades in or out (a loading mask, a dialog, a message): half-transparent layers
+    lie over the page's colours, and axe would judge the blend."""
+    page.wait_for_function(SETTLED_JS)
+
+
 def check_axe(page: Any, screen: str) -> dict[str, Any]:
     """Run axe-core on the page as it is now; fail with every violation found."""
+    settle(page)
     assert AXE_JS.is_file(), f"axe-core is missing at {AXE_JS}: run `npm ci` at the repository root"
     if not page.evaluate("() => Boolean(window.axe)"):
         page.add_script_tag(path=str(AXE_JS))
