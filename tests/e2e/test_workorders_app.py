@@ -9,7 +9,8 @@
 3. the community handles it (API); the resident's message leads to the case, where the call-back
    asks 解决了吗？ — 没解决 reopens it; after the second round 解决了, 满意 closes it; the neighbour
    heard of each step too;
-4. a helper reports for the elder they help (代报), at an address without a sign.
+4. a helper reports for the elder they help (代报), at an address without a sign; a sign's link opened
+   by the phone's own camera app lands on the report with its place.
 Every new screen passes the elder-mode size rules and axe-core at 390 and 360 px (tests/e2e/a11y.py);
 screenshots go to test-artifacts/e2e/.
 """
@@ -274,4 +275,11 @@ def test_a_helper_reports_for_the_elder_at_an_address(e2e_server, staff, feed_di
     assert case["on_behalf"] is True and case["on_behalf_resident"]["id"] == elder["id"]
     assert case["place"]["address"] == "解放东路 128弄 15号楼 3单元楼道" and case["place"]["point"] is None
     assert case["history"][0]["note"].startswith("居民代报")
+
+    # a phone's own camera app opens a sign's link: the app's scan screen hands it to the report
+    demo = next(p for p in staff.get("/api/workorders/points").json()["items"] if p["code"] == "L001")
+    page.goto("/m/" + demo["qr_content"].split("/m/", 1)[1])
+    page.wait_for_url(re.compile(r"#/report\?t="))
+    page.get_by_test_id("place-name").wait_for()
+    assert page.get_by_test_id("place-name").inner_text() == demo["name"]
     page.context.close()
