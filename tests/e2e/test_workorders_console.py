@@ -6,8 +6,8 @@
    the handler closes it with an after-photo and the dispatcher checks it; the board's counts move
    with each step (new, per team, awaiting the call-back);
 2. a second report of the same lamp is merged into the first from the case page;
-3. the map of open cases, the monthly figures (ECharts, the xlsx for the deliberation) and the QR
-   points (add one, look at its sign, print it as PDF) work.
+3. staff enter a phone call; the map of open cases, the monthly figures (ECharts, the xlsx for the
+   deliberation) and the QR points (add one, look at its sign, print it as PDF) work.
 Every page and dialog passes axe-core with no violations; screenshots go to test-artifacts/e2e/.
 """
 
@@ -231,6 +231,20 @@ def test_map_figures_and_points(e2e_server, staff, feed_dir, launch):
     browser = launch(grey_feed(feed_dir))
     page = desk_context(browser, e2e_server.url).new_page()
     console_sign_in(page, "nq_staff")
+
+    # a phone call entered by staff, at an address, with the caller's name for the call-back
+    open_board(page)
+    by_test(page, "wo-new-entry").click()
+    pick(page, "wo-entry-category", "噪音扰民")
+    typed(page, "wo-entry-description").fill("6号楼有人半夜唱卡拉OK（来电）")
+    typed(page, "wo-entry-address").fill("6号楼 3单元")
+    page.wait_for_timeout(300)
+    check_desk_screen(page, "wo-console-entry")
+    by_test(page, "wo-entry-save").click()
+    page.wait_for_url(re.compile(r"#/workorders/\d+$"))
+    by_test(page, "wo-state").filter(has_text="已提交").wait_for()
+    assert "工作人员登记" in page.locator(".facts").inner_text()
+    assert "6号楼 3单元" in by_test(page, "wo-place").inner_text()
 
     # the demo's open cases on a plain drawing of the points, and grouped by grid
     page.locator("[data-menu='/workorders/map']").click()
