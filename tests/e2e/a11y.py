@@ -47,6 +47,7 @@ def check_axe(page: Any, screen: str) -> dict[str, Any]:
                passes: r.passes.length }))""",
         TAGS,
     )
+    assert result["passes"] > 0, f"{screen}: axe-core checked nothing"
     assert not result["violations"], f"{screen}: axe-core found violations:\n  " + _describe(result["violations"])
     return result
 
