@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('zhilian', '0010_rules_resident_per_community')]
+    dependencies = [('zhilian', '0011_auth_totp_pending')]
 
     initial = False
 
