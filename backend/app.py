@@ -18,8 +18,9 @@ from backend import db, worker
 from backend.audit import service as audit_service
 from backend.cache import create_cache
 from backend.certification.faces import FaceRuntime, face_config_from_env
-from backend.errors import register_error_handlers
+from backend.errors import error_response, register_error_handlers
 from backend.notify.service import create_sender, create_wechat_sender
+from backend.ops import readiness
 from backend.ops.logging import configure_logging, request_id_var
 from backend.ops.metrics import Metrics
 from backend.security.fieldcrypt import FieldCipher, parse_key
@@ -61,6 +62,8 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
     app.ctx.cipher = build_cipher(settings)
     app.ctx.metrics = Metrics()
     app.ctx.clock = lambda: datetime.now(UTC)  # the one clock deadlines are computed with (tests freeze it)
+    app.ctx.readiness = readiness.Readiness()
+    app.ctx.stop_worker = None
     app.ctx.outbox_handlers = {}
     from backend.credentials import anchor as credential_anchor
 
@@ -124,6 +127,10 @@ def _register_middleware(app: Sanic) -> None:
         request.ctx.request_id = incoming[:64] if incoming.isascii() and incoming else uuid.uuid4().hex
         request.ctx.started = time.perf_counter()
         request_id_var.set(request.ctx.request_id)
+        if app.ctx.readiness.blocks(request.path):
+            response = error_response(503, "starting", "服务正在启动，请稍后再试")
+            response.headers["Retry-After"] = str(readiness.RETRY_AFTER_S)
+            return response
 
     @app.on_response
     async def _finish(request: Request, response: HTTPResponse) -> None:
@@ -136,7 +143,9 @@ def _register_middleware(app: Sanic) -> None:
         response.headers["X-Request-ID"] = request.ctx.request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if response.status >= 500:
+        if response.status == 503:  # a dependency or start-up: said so to the caller, not a crash
+            log.warning("unavailable", extra={"route": route, "status": 503, "ms": round(seconds * 1000, 2)})
+        elif response.status >= 500:
             log.error("request failed", extra={"route": route, "status": response.status, "ms": round(seconds * 1000, 2)})
         elif log.isEnabledFor(logging.DEBUG):
             log.debug("request", extra={"route": route, "status": response.status, "ms": round(seconds * 1000, 2)})
@@ -152,12 +161,20 @@ def _register_listeners(app: Sanic, settings: Settings) -> None:
             app_id=settings.wechat_app_id, app_secret=settings.wechat_app_secret,
             template_ids=settings.wechat_template_ids, api_base=settings.wechat_api_base, cipher=app.ctx.cipher,
         )
+
+    async def connect() -> None:
         await db.init(settings, run_migrations=settings.auto_migrate)
         await audit_service.ensure_head()
         app.ctx.stop_worker = worker.start(app) if settings.background_worker else None
 
+    @app.after_server_start
+    async def _connect(app: Sanic) -> None:
+        # after the listener opened: callers get 503 "starting" (not a hang) while this runs or waits
+        await readiness.bring_up(app.ctx.readiness, connect)
+
     @app.after_server_stop
     async def _close(app: Sanic) -> None:
+        await readiness.stop(app.ctx.readiness)
         if app.ctx.stop_worker is not None:
             await app.ctx.stop_worker()
         await app.ctx.cache.close()

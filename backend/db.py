@@ -79,6 +79,18 @@ async def init(settings: Settings, *, run_migrations: bool) -> None:
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
 
 
+def unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database is not answering (down, restarting, refusing connections).
+
+    Such failures are waited out (start-up) or retried promptly once it answers (the outbox),
+    unlike errors in the query or the data.
+    """
+    import asyncpg
+
+    return isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.exceptions.OperatorInterventionError
+                      | asyncpg.exceptions.InsufficientResourcesError | asyncpg.InterfaceError)
+
+
 async def close() -> None:
     await Tortoise.close_connections()
 

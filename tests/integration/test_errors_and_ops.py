@@ -17,7 +17,8 @@ async def test_health_and_readiness(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "face_models": "ok", "chain": "not_configured"}
+    assert ready.json()["checks"] == {"startup": "ok", "database": "ok", "cache": "ok", "face_models": "ok",
+                                      "chain": "not_configured"}
 
 
 async def test_unknown_route_wrong_method_and_bad_bodies_share_one_shape(client, make_world):
@@ -87,3 +88,20 @@ async def test_openapi_describes_routes_and_their_request_bodies(client):
     login_body = paths["/api/auth/staff/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     text = str(login_body) + str(spec.get("components", {}))
     assert "username" in text and "password" in text
+
+
+async def test_a_caller_hanging_up_is_not_counted_as_a_server_error(server, client):
+    """Callers that give up before the answer (probes with short timeouts) made /readyz log 500s (issue 14 item 4)."""
+    import asyncio
+
+    host, port = server.url.removeprefix("http://").split(":")
+    for _ in range(5):
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+        await writer.drain()
+        writer.close()  # gone before the database check answers
+        await writer.wait_closed()
+    await asyncio.sleep(0.3)
+    metrics = (await client.get("/metrics")).text
+    assert 'zhilian_http_errors_total{route="readyz",status="500"}' not in metrics
+    assert (await client.get("/readyz")).status_code == 200
