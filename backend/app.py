@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
     app.ctx.readiness = readiness.Readiness()
     app.ctx.stop_worker = None
     app.ctx.outbox_handlers = {}
+    app.ctx.outbox_dependencies = {}
     from backend.credentials import anchor as credential_anchor
 
     credential_anchor.install(app, settings)  # issue on certification.passed, anchor when CHAIN_URL is set

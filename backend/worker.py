@@ -12,11 +12,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sanic import Sanic
+from tortoise.connection import get_connection
 
+from backend import db
 from backend.outbox import service as outbox
+from backend.outbox.recovery import Dependency, DependencyWatch
 
 log = logging.getLogger("zhilian.worker")
 
@@ -28,6 +32,16 @@ DEADLINES_EVERY_S = 60.0  # work-order warnings (80 %) and escalations (100 %)
 def outbox_handlers(app: Sanic) -> dict[str, outbox.Handler]:
     """Handlers per event kind; domains add theirs to `app.ctx.outbox_handlers`."""
     return dict(getattr(app.ctx, "outbox_handlers", {}))
+
+
+async def _database_answers() -> str:
+    await get_connection("default").execute_query("SELECT 1")
+    return "up"
+
+
+def outbox_dependencies(app: Sanic) -> dict[str, Dependency]:
+    """The database (every kind) plus what domains add to `app.ctx.outbox_dependencies` (the chain)."""
+    return {"database": Dependency(_database_answers), **getattr(app.ctx, "outbox_dependencies", {})}
 
 
 async def upkeep(app: Sanic) -> None:
@@ -72,23 +86,48 @@ async def work_order_deadlines(app: Sanic) -> dict[str, int]:
     return await deadlines.sweep(now=app.ctx.clock())
 
 
+@dataclass
+class WorkerState:
+    """What one worker remembers between rounds."""
+
+    leases: outbox.Leases = field(default_factory=outbox.Leases)
+    watch: DependencyWatch = field(default_factory=DependencyWatch)
+    last_upkeep: float = -UPKEEP_EVERY_S
+    last_deadlines: float = -DEADLINES_EVERY_S
+    failing: bool = False
+
+
+async def run_round(app: Sanic, state: WorkerState) -> None:
+    """One pass: probe dependencies (cutting back-offs short when one answers again), run due events,
+    work-order deadlines, upkeep."""
+    handlers = outbox_handlers(app)
+    if handlers:
+        await state.watch.check(outbox_dependencies(app), handlers)
+        await outbox.run_due(handlers, leases=state.leases)
+    if time.monotonic() - state.last_deadlines >= DEADLINES_EVERY_S:
+        state.last_deadlines = time.monotonic()
+        await work_order_deadlines(app)
+    if time.monotonic() - state.last_upkeep >= UPKEEP_EVERY_S:
+        state.last_upkeep = time.monotonic()
+        await upkeep(app)
+
+
 async def run_forever(app: Sanic) -> None:
-    last_upkeep = last_deadlines = 0.0
+    state = WorkerState()
     while True:
         try:
-            handlers = outbox_handlers(app)
-            if handlers:
-                await outbox.run_due(handlers)
-            if time.monotonic() - last_deadlines >= DEADLINES_EVERY_S:
-                last_deadlines = time.monotonic()
-                await work_order_deadlines(app)
-            if time.monotonic() - last_upkeep >= UPKEEP_EVERY_S:
-                last_upkeep = time.monotonic()
-                await upkeep(app)
+            await run_round(app, state)
+            if state.failing:
+                log.info("background work resumed")
+            state.failing = False
         except asyncio.CancelledError:
             raise
-        except Exception:  # one failed round must not stop the worker
-            log.exception("background round failed")
+        except Exception as exc:  # one failed round must not stop the worker
+            if not db.unavailable(exc):
+                log.exception("background round failed")
+            elif not state.failing:  # once per outage, not every round
+                log.warning("background work waits for the database", extra={"error": f"{type(exc).__name__}: {exc}"})
+            state.failing = True
         await asyncio.sleep(OUTBOX_EVERY_S)
 
 

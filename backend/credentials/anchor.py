@@ -36,6 +36,7 @@ from backend.credentials import service
 from backend.credentials.models import Anchored, Credential
 from backend.outbox import service as outbox
 from backend.outbox.models import OutboxEvent
+from backend.outbox.recovery import Dependency
 from backend.settings import Settings
 
 Handler = Callable[[OutboxEvent], Awaitable[None]]
@@ -199,17 +200,34 @@ def _chain_handlers(app: Sanic) -> dict[str, Handler]:
             **anchor_handlers(app, AuditAnchor, "audit", "audit_batch")}
 
 
+def _chain_progress(client: Any) -> Callable[[], Awaitable[int]]:
+    """The outbox's probe of the chain: the final tree size (raises while the sequencer is away).
+
+    A change — the sequencer answers again, or witnesses cosign a larger checkpoint — makes the
+    backed-off anchoring events due at once (`backend.outbox.recovery`).
+    """
+
+    async def probe() -> int:
+        record = await client.latest_checkpoint()
+        return int(record["size"]) if record else 0
+
+    return probe
+
+
 def attach_chain(app: Sanic, client: Any) -> None:
     """Connect a chain client: anchoring events start being processed."""
     app.ctx.chain = client
     app.ctx.chain_finality = FinalityWatch()
-    app.ctx.outbox_handlers.update(_chain_handlers(app))
+    handlers = _chain_handlers(app)
+    app.ctx.outbox_handlers.update(handlers)
+    app.ctx.outbox_dependencies["chain"] = Dependency(_chain_progress(client), frozenset(handlers))
 
 
 def detach_chain(app: Sanic) -> None:
     """Disconnect the chain: anchoring events wait in the outbox again."""
     for kind in _chain_handlers(app):
         app.ctx.outbox_handlers.pop(kind, None)
+    app.ctx.outbox_dependencies.pop("chain", None)
     app.ctx.chain = None
 
 
