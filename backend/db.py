@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "backend.audit.models",
     "backend.notify.models",
     "backend.outbox.models",
+    "backend.idempotency.models",
     "backend.certification.models",
     "backend.oauth.models",
     "backend.credentials.models",

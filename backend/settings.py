@@ -82,6 +82,7 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
 
     max_body_bytes: int = 10 * 1024 * 1024
+    idempotency_ttl_s: int = 24 * 3600  # how long a create's answer is kept for retries with its Idempotency-Key
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -19,6 +19,7 @@ from sanic import Sanic
 from tortoise.connection import get_connection
 
 from backend import db
+from backend.idempotency import service as idempotency
 from backend.outbox import service as outbox
 from backend.outbox.recovery import Dependency, DependencyWatch
 
@@ -63,6 +64,7 @@ async def upkeep(app: Sanic) -> None:
     purged = await review.purge_expired_frames(now)
     if purged:
         log.info("purged review frames", extra={"count": purged})
+    await idempotency.purge_expired(now)
 
 
 async def certification_outreach(app: Sanic) -> int:

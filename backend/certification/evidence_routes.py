@@ -16,6 +16,7 @@ from backend.certification import evidence, periods, reminders
 from backend.certification.records import certification_view
 from backend.errors import ValidationFailed
 from backend.http import Schema, validated_body, validated_query
+from backend.idempotency.http import idempotent
 from backend.residents import service as residents
 
 bp = Blueprint("certification_evidence")
@@ -49,6 +50,7 @@ async def _community_id(request: Request, requested: int | None) -> int:
 
 @bp.post("/api/residents/<rid:int>/home-visits")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @openapi.body({"multipart/form-data": {"photo": {"type": "string", "format": "binary"}, "note": {"type": "string"}}})
 async def home_visit(request: Request, rid: int):
     resident = await residents.get_resident_or_raise(resident_id=rid, community_ids=await _scope(request))
@@ -93,6 +95,7 @@ async def visit_photo(request: Request, hid: int):
 
 @bp.post("/api/home-visits/<hid:int>/attest")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 async def attest(request: Request, hid: int):
     visit = await evidence.get_visit_or_raise(visit_id=hid, community_ids=await _scope(request))
     recorded = await evidence.attest_home_visit(visit=visit, staff_id=request.ctx.principal.user_id)
@@ -104,6 +107,7 @@ async def attest(request: Request, hid: int):
 
 @bp.post("/api/devices")
 @authenticated(roles=RESIDENT_ADMINS)
+@idempotent
 @validated_body(DeviceCreate)
 async def register_device(request: Request, body: DeviceCreate):
     community_id = await _community_id(request, body.community_id)
@@ -147,6 +151,7 @@ async def candidates(request: Request, query: CommunityQuery):
 
 @bp.post("/api/residents/<rid:int>/passive-confirm")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 async def confirm_passive(request: Request, rid: int):
     resident = await residents.get_resident_or_raise(resident_id=rid, community_ids=await _scope(request))
     recorded = await evidence.confirm_passive(resident=resident, staff_id=request.ctx.principal.user_id,

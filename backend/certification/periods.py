@@ -41,7 +41,9 @@ async def open_period(*, community_id: int, month: str, due_day: int = DEFAULT_D
     period = await Period.get_or_none(community_id=community_id, programme=PROGRAMME, month=month)
     if period is None:
         try:
-            period = await Period.create(community_id=community_id, programme=PROGRAMME, month=month, due_day=due_day)
+            async with in_transaction():  # a savepoint inside a caller's transaction: losing the race leaves it usable
+                period = await Period.create(community_id=community_id, programme=PROGRAMME, month=month,
+                                             due_day=due_day)
         except IntegrityError:  # another worker opened it first
             period = await Period.get(community_id=community_id, programme=PROGRAMME, month=month)
     await _ensure_resident_months(period)
@@ -61,7 +63,8 @@ async def _ensure_resident_months(period: Period) -> None:
     ]
     if missing:
         try:
-            await ResidentMonth.bulk_create(missing, batch_size=500)
+            async with in_transaction():  # a savepoint inside a caller's transaction (see open_period)
+                await ResidentMonth.bulk_create(missing, batch_size=500)
         except IntegrityError:  # raced with another opener: create one by one, skipping existing
             for row in missing:
                 await ResidentMonth.get_or_create(period_id=row.period_id, resident_id=row.resident_id,

@@ -28,6 +28,7 @@ from backend.certification.models import Certification, MonthStatus, Period, Res
 from backend.certification.records import certification_view
 from backend.errors import ApiError, NotFoundError, ValidationFailed
 from backend.http import Schema, json_body, parse_model, validated_body, validated_query
+from backend.idempotency.http import idempotent
 from backend.residents import service as residents
 
 bp = Blueprint("certification")
@@ -96,6 +97,7 @@ def _runtime(request: Request):
 
 @bp.post("/api/certify/sessions")
 @authenticated(kinds=("app", "staff"))
+@idempotent
 @validated_body(StartSession)
 async def start(request: Request, body: StartSession):
     ctx = request.app.ctx
@@ -117,6 +119,7 @@ async def _live(request: Request, session_id: str, device_id: str) -> sessions.L
 
 @bp.post("/api/certify/sessions/<session_id:str>/frames")
 @authenticated(kinds=("app", "staff"))
+@idempotent
 @openapi.body({"multipart/form-data": {"device_id": {"type": "string"}, "frame": {"type": "array"},
                                        "t": {"type": "array", "items": {"type": "number"}}}})
 async def upload_frames(request: Request, session_id: str):
@@ -297,6 +300,7 @@ async def list_periods(request: Request, query: BoardQuery):
 
 @bp.post("/api/periods")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(OpenPeriod)
 async def open_period(request: Request, body: OpenPeriod):
     community_id = await _community_id(request, body.community_id)
@@ -392,6 +396,7 @@ async def exempt(request: Request, pid: int, rid: int, body: ExemptBody):
 
 @bp.post("/api/residents/<rid:int>/enrolment")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @openapi.body({"multipart/form-data": {"frame": {"type": "array", "items": {"type": "string", "format": "binary"}}}})
 async def enrol(request: Request, rid: int):
     resident = await residents.get_resident_or_raise(resident_id=rid, community_ids=await _scope(request))
@@ -438,6 +443,7 @@ async def review_frame(request: Request, aid: int):
 
 @bp.post("/api/review/<aid:int>/decision")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(ReviewDecision)
 async def review_decide(request: Request, aid: int, body: ReviewDecision):
     attempt = await review.get_attempt_or_raise(attempt_id=aid, community_ids=await _scope(request))

@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from backend.credentials.did import did_document, did_web
 from backend.credentials.models import IssuerKey
@@ -128,7 +129,8 @@ async def _register(community_id: int, kid: str, multibase: str) -> IssuerKey:
     existing = await IssuerKey.get_or_none(community_id=community_id, kid=kid)
     if existing is None:
         try:
-            await IssuerKey.create(community_id=community_id, kid=kid, public_multibase=multibase)
+            async with in_transaction():  # a savepoint inside a caller's transaction: losing the race leaves it usable
+                await IssuerKey.create(community_id=community_id, kid=kid, public_multibase=multibase)
         except IntegrityError:
             existing = await IssuerKey.get(community_id=community_id, kid=kid)
     if existing is not None and existing.public_multibase != multibase:

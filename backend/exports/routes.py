@@ -15,6 +15,7 @@ from backend.certification.periods import get_period_or_raise
 from backend.errors import NotFoundError
 from backend.exports import schemas, service, verification
 from backend.http import validated_body, validated_query
+from backend.idempotency.http import idempotent
 from backend.residents.models import Department
 
 bp = Blueprint("exports", url_prefix="/api/exports")
@@ -26,6 +27,7 @@ VERIFY_PER_MINUTE = 20  # whole-bundle verifications per staff user per minute (
 
 @bp.post("")
 @authenticated(roles=GENERATORS)
+@idempotent
 @validated_body(schemas.CreateExport)
 async def create(request: Request, body: schemas.CreateExport) -> HTTPResponse:
     """Generate the xlsx, JSON bundle and PDF of a period for a department; anchoring follows."""

@@ -26,6 +26,7 @@ from backend.auth.guards import actor_of, authenticated
 from backend.auth.models import Role
 from backend.errors import ApiError
 from backend.http import client_ip, validated_body
+from backend.idempotency.http import idempotent
 from backend.oauth import pages, schemas, service
 from backend.oauth import session as browser
 from backend.oauth.keys import load_id_token_keys, load_signing_key
@@ -407,6 +408,7 @@ async def portal_certification_start(request: Request) -> HTTPResponse:
 
 @bp.post("/api/oauth/clients")
 @authenticated(roles=(Role.PLATFORM_ADMIN,))
+@idempotent
 @validated_body(schemas.ClientCreate)
 async def create_client(request: Request, body: schemas.ClientCreate) -> HTTPResponse:
     client, secret = await service.create_client(

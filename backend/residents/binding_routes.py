@@ -11,6 +11,7 @@ from backend.audit import service as audit
 from backend.auth.guards import RESIDENT_MANAGERS, actor_of, authenticated
 from backend.auth.scope import visible_community_ids
 from backend.http import Schema, validated_body
+from backend.idempotency.http import idempotent
 from backend.qr import service as qr_service
 from backend.qr.routes import qr_signer
 from backend.residents import bindings
@@ -45,6 +46,7 @@ async def relations(request: Request):
 
 @bp.post("/app/bindings")
 @authenticated(kinds=("app",))
+@idempotent
 @validated_body(BindingRequest)
 async def request_binding(request: Request, body: BindingRequest):
     resident = await qr_service.resolve_token(token=body.token, signer=qr_signer(request))

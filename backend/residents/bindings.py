@@ -19,6 +19,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from backend import ratelimit
 from backend.auth.models import AppUser
@@ -134,7 +135,8 @@ async def request_binding(
         binding = existing
     else:
         try:
-            binding = await HelperBinding.create(resident=resident, helper_id=helper_id, relation=relation)
+            async with in_transaction():  # a savepoint inside a caller's transaction: losing the race leaves it usable
+                binding = await HelperBinding.create(resident=resident, helper_id=helper_id, relation=relation)
         except IntegrityError:  # the same request raced in twice
             raise Conflict("已提交绑定申请，请等待老人或社区确认", code="binding.already_pending") from None
     await notices.binding_requested(binding=binding, helper_phone_masked=helper_phone_masked(helper, cipher))

@@ -12,6 +12,7 @@ from backend.auth.scope import visible_community_ids, within
 from backend.certification import enrolment
 from backend.errors import ApiError, ValidationFailed
 from backend.http import validated_body, validated_query
+from backend.idempotency.http import idempotent
 from backend.residents import bindings, moves, roster, schemas, service
 from backend.residents.models import Community
 
@@ -78,6 +79,7 @@ async def list_residents(request: Request, query: schemas.ResidentQuery):
 
 @bp.post("/residents")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(schemas.ResidentCreate)
 async def create_resident(request: Request, body: schemas.ResidentCreate):
     community = await _target_community(request, body.community_id)
@@ -176,6 +178,7 @@ async def list_consents(request: Request, rid: int):
 
 @bp.post("/residents/<rid:int>/consents")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(schemas.ConsentCreate)
 async def record_consent(request: Request, rid: int, body: schemas.ConsentCreate):
     resident = await _resident(request, rid)
@@ -217,6 +220,7 @@ async def list_helpers(request: Request, rid: int):
 
 @bp.post("/residents/import")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_query(schemas.ImportQuery)
 @openapi.body({"multipart/form-data": {"file": {"type": "string", "format": "binary"}}})
 async def import_roster(request: Request, query: schemas.ImportQuery):

@@ -18,8 +18,16 @@ export function messageOf(error, fallback = '操作失败，请稍后重试') {
   return (error && error.message) || fallback
 }
 
-async function send(method, path, { body, form, auth = true } = {}) {
+/** A fresh Idempotency-Key: one per user action, so the server does a create once however often it is sent. */
+export function idempotencyKey() {
+  const bytes = new Uint8Array(16)
+  crypto.getRandomValues(bytes) // unlike crypto.randomUUID, also on plain-http intranet hosts
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+async function send(method, path, { body, form, auth = true, key } = {}) {
   const headers = {}
+  if (key) headers['Idempotency-Key'] = key
   let payload
   if (form !== undefined) payload = form
   else if (body !== undefined) {
@@ -69,6 +77,8 @@ async function errorOf(response) {
 /** Send a request; `raw` returns the Response (for files), otherwise the parsed JSON. */
 export async function request(method, path, options = {}) {
   const sentWith = session.access
+  // one key per call: the resend after a token refresh is the same action, so it cannot create twice
+  if (method === 'POST' && options.auth !== false && !options.key) options = { ...options, key: idempotencyKey() }
   let response = await send(method, path, options)
   // a refresh that finished while this request was out already gave a new token: use it, do not rotate again
   if (response.status === 401 && options.auth !== false

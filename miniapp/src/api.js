@@ -11,8 +11,16 @@ export class ApiError extends Error {
 
 const OFFLINE = '网络不太好，请检查网络后再试'
 
-async function send(method, path, body, auth) {
+/** A fresh Idempotency-Key: one per user action, so the server does a create once however often it is sent. */
+export function idempotencyKey() {
+  const bytes = new Uint8Array(16)
+  crypto.getRandomValues(bytes) // unlike crypto.randomUUID, also on plain-http intranet hosts
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+async function send(method, path, body, auth, key) {
   const headers = {}
+  if (key) headers['Idempotency-Key'] = key
   const form = typeof FormData !== 'undefined' && body instanceof FormData // a file upload: the browser sets its type
   if (body !== undefined && !form) headers['Content-Type'] = 'application/json'
   if (auth && store.access) headers.Authorization = `Bearer ${store.access}`
@@ -47,10 +55,12 @@ function refreshTokens() {
 
 export async function request(method, path, body, { auth = true, raw = false } = {}) {
   const sentWith = store.access
-  let response = await send(method, path, body, auth)
+  // one key per call: the resend after a token refresh is the same action, so it cannot create twice
+  const key = method === 'POST' && auth ? idempotencyKey() : undefined
+  let response = await send(method, path, body, auth, key)
   // a refresh that finished while this request was out already gave a new token: use it, do not rotate again
   if (response.status === 401 && auth && ((store.access && store.access !== sentWith) || (await refreshTokens()))) {
-    response = await send(method, path, body, auth)
+    response = await send(method, path, body, auth, key)
   }
   if (response.status === 401 && auth) {
     signOut()

@@ -1,7 +1,7 @@
 // One liveness session over /ws/certify: auth, start, stream frames, follow the server's guidance.
 // The server decides; this only shows and says what it answers.
 import { store } from './store'
-import { request, wsUrl } from './api'
+import { idempotencyKey, request, wsUrl } from './api'
 import { frameGrabber } from './camera'
 
 const FPS = 9
@@ -175,7 +175,8 @@ function runOverHttp({ residentId, grab }, on) {
     })
     try {
       const response = await fetch(`/api/certify/sessions/${info.session_id}/frames`, {
-        method: 'POST', body: form, headers: { Authorization: `Bearer ${store.access}` },
+        method: 'POST', body: form,
+        headers: { Authorization: `Bearer ${store.access}`, 'Idempotency-Key': idempotencyKey() },
       })
       const body = await response.json().catch(() => ({}))
       if (stopped) return

@@ -1,0 +1,1 @@
+"""Idempotency keys: a create retried with the same `Idempotency-Key` happens once and answers the same."""
