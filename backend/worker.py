@@ -25,7 +25,8 @@ from backend.outbox.recovery import Dependency, DependencyWatch
 
 log = logging.getLogger("zhilian.worker")
 
-OUTBOX_EVERY_S = 2.0
+OUTBOX_EVERY_S = 2.0  # the pause after a round that found nothing to do
+PROBE_EVERY_S = 1.0
 UPKEEP_EVERY_S = 3600.0
 DEADLINES_EVERY_S = 60.0  # work-order warnings (80 %) and escalations (100 %)
 
@@ -96,29 +97,39 @@ class WorkerState:
     watch: DependencyWatch = field(default_factory=DependencyWatch)
     last_upkeep: float = -UPKEEP_EVERY_S
     last_deadlines: float = -DEADLINES_EVERY_S
+    last_probe: float = -PROBE_EVERY_S
     failing: bool = False
 
 
-async def run_round(app: Sanic, state: WorkerState) -> None:
+async def run_round(app: Sanic, state: WorkerState) -> int:
     """One pass: probe dependencies (cutting back-offs short when one answers again), run due events,
-    work-order deadlines, upkeep."""
+    work-order deadlines, upkeep.
+
+    Returns how many events succeeded: the caller goes straight on to the next round while there is
+    work (the follow-up events are due at once), and waits OUTBOX_EVERY_S when there was none.
+    """
     handlers = outbox_handlers(app)
+    done = 0
     if handlers:
-        await state.watch.check(outbox_dependencies(app), handlers)
-        await outbox.run_due(handlers, leases=state.leases)
+        if time.monotonic() - state.last_probe >= PROBE_EVERY_S:
+            state.last_probe = time.monotonic()
+            await state.watch.check(outbox_dependencies(app), handlers)
+        done = await outbox.run_due(handlers, leases=state.leases)
     if time.monotonic() - state.last_deadlines >= DEADLINES_EVERY_S:
         state.last_deadlines = time.monotonic()
         await work_order_deadlines(app)
     if time.monotonic() - state.last_upkeep >= UPKEEP_EVERY_S:
         state.last_upkeep = time.monotonic()
         await upkeep(app)
+    return done
 
 
 async def run_forever(app: Sanic) -> None:
     state = WorkerState()
     while True:
+        done = 0
         try:
-            await run_round(app, state)
+            done = await run_round(app, state)
             if state.failing:
                 log.info("background work resumed")
             state.failing = False
@@ -130,7 +141,7 @@ async def run_forever(app: Sanic) -> None:
             elif not state.failing:  # once per outage, not every round
                 log.warning("background work waits for the database", extra={"error": f"{type(exc).__name__}: {exc}"})
             state.failing = True
-        await asyncio.sleep(OUTBOX_EVERY_S)
+        await asyncio.sleep(0 if done else OUTBOX_EVERY_S)
 
 
 def start(app: Sanic) -> Callable[[], Awaitable[None]]:
