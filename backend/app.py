@@ -56,6 +56,9 @@ def create_app(settings: Settings, *, name: str = "zhilian") -> Sanic:
     app.config.API_VERSION = "0.1.0"
     app.config.API_DESCRIPTION = "Monthly proof-of-life certification for elderly subsidy recipients."
     app.config.CORS = False
+    # Same-origin clients and no CORS: automatic OPTIONS routes answered nothing anyone asks, and adding
+    # one per route re-finalised the router each time (7 s of every start with the port open but deaf).
+    app.config.HTTP_AUTO_OPTIONS = False
     app.ext.openapi.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
 
     app.ctx.settings = settings
