@@ -17,6 +17,7 @@ from backend.auth.guards import RESIDENT_ADMINS, RESIDENT_MANAGERS, actor_of, au
 from backend.auth.scope import target_community_id, visible_community_ids
 from backend.errors import ApiError
 from backend.http import validated_body, validated_query
+from backend.idempotency.http import idempotent
 from backend.workorders import catalog, figures, points, queries, schemas, service
 from backend.workorders.service import Caller
 
@@ -72,6 +73,7 @@ async def categories(request: Request, query: schemas.CommunityQuery):
 
 @bp.post("/api/workorders/categories")
 @authenticated(roles=RESIDENT_ADMINS)
+@idempotent
 @validated_body(schemas.CategoryCreate)
 async def create_category(request: Request, body: schemas.CategoryCreate):
     community_id = await _community(request, body.community_id)
@@ -101,6 +103,7 @@ async def teams(request: Request, query: schemas.CommunityQuery):
 
 @bp.post("/api/workorders/teams")
 @authenticated(roles=RESIDENT_ADMINS)
+@idempotent
 @validated_body(schemas.TeamCreate)
 async def create_team(request: Request, body: schemas.TeamCreate):
     team = await catalog.create_team(community_id=await _community(request, body.community_id), name=body.name,
@@ -111,6 +114,7 @@ async def create_team(request: Request, body: schemas.TeamCreate):
 
 @bp.post("/api/workorders/teams/<tid:int>/members")
 @authenticated(roles=RESIDENT_ADMINS)
+@idempotent
 @validated_body(schemas.MemberAdd)
 @validated_query(schemas.CommunityQuery)
 async def add_member(request: Request, tid: int, body: schemas.MemberAdd, query: schemas.CommunityQuery):
@@ -142,6 +146,7 @@ async def list_points(request: Request, query: schemas.CommunityQuery):
 
 @bp.post("/api/workorders/points")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(schemas.PointCreate)
 async def create_point(request: Request, body: schemas.PointCreate):
     point = await points.create_point(community_id=await _community(request, body.community_id), name=body.name,
@@ -187,6 +192,7 @@ async def board(request: Request, query: schemas.BoardQuery):
 
 @bp.post("/api/workorders")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(schemas.StaffReport)
 async def staff_report(request: Request, body: schemas.StaffReport):
     """A case entered by staff (phone call, walk-in, or 代报 for an offline resident)."""
@@ -230,6 +236,7 @@ async def monthly_figures(request: Request, query: schemas.FiguresQuery):
 
 @bp.post("/api/workorders/open311-keys")
 @authenticated(roles=RESIDENT_ADMINS)
+@idempotent
 @validated_body(schemas.Open311KeyCreate)
 async def open311_key(request: Request, body: schemas.Open311KeyCreate):
     """An API key for a city platform to file requests through Open311 (shown once)."""
@@ -256,6 +263,7 @@ def _move_params(body: schemas.MoveBody) -> service.MoveParams:
 
 @bp.post("/api/workorders/<wid:int>/moves")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @validated_body(schemas.MoveBody)
 async def move(request: Request, wid: int, body: schemas.MoveBody):
     """One move of the state machine (accept, dispatch, start, return, reassign, … see the domain README)."""
@@ -266,6 +274,7 @@ async def move(request: Request, wid: int, body: schemas.MoveBody):
 
 @bp.post("/api/workorders/<wid:int>/photos")
 @authenticated(roles=RESIDENT_MANAGERS)
+@idempotent
 @openapi.body(_PHOTO_FORM)
 async def staff_photo(request: Request, wid: int):
     data, kind = _upload(request)
@@ -315,6 +324,7 @@ async def app_duplicates(request: Request, query: schemas.DuplicatesQuery):
 
 @bp.post("/api/app/workorders")
 @authenticated(kinds=("app",))
+@idempotent
 @validated_body(schemas.AppReport)
 async def app_report(request: Request, body: schemas.AppReport):
     """随手拍: report at a scanned point, or at an address / position in one's community."""
@@ -361,6 +371,7 @@ async def app_unfollow(request: Request, wid: int):
 
 @bp.post("/api/app/workorders/<wid:int>/callback")
 @authenticated(kinds=("app",))
+@idempotent
 @validated_body(schemas.CallbackBody)
 async def app_callback(request: Request, wid: int, body: schemas.CallbackBody):
     """The call-back: 解决了吗？满意吗？ "没解决" reopens the case."""
@@ -371,6 +382,7 @@ async def app_callback(request: Request, wid: int, body: schemas.CallbackBody):
 
 @bp.post("/api/app/workorders/<wid:int>/photos")
 @authenticated(kinds=("app",))
+@idempotent
 @openapi.body(_PHOTO_FORM)
 async def app_photo(request: Request, wid: int):
     data, kind = _upload(request)

@@ -173,6 +173,8 @@ NOT_CREATES = {
     "/api/residents/<rid:int>/helpers/<bid:int>/approve": "sets a state; running it twice changes nothing",
     "/api/residents/<rid:int>/helpers/<bid:int>/reject": "sets a state; running it twice changes nothing",
     "/api/residents/<rid:int>/helpers/<bid:int>/revoke": "sets a state; running it twice changes nothing",
+    "/api/workorders/points/signs": "renders a PDF; creates nothing",
+    "/api/app/workorders/<wid:int>/follow": "我也遇到: following twice is following once",
 }
 
 
