@@ -111,6 +111,7 @@ async def pending_moves(request: Request):
 
 @bp.post("/residents/moves")
 @authenticated(roles=MOVE_RESOLVERS)
+@idempotent
 @validated_body(schemas.MoveResolve)
 async def resolve_move(request: Request, body: schemas.MoveResolve):
     scope = await _scope(request)

@@ -158,6 +158,7 @@ NOT_CREATES = {
     "/api/auth/app/otp": "sends a code; rate-limited per phone",
     "/api/auth/app/login": "sign-in: a new session per call is the point",
     "/api/periods/<pid:int>/close": "a state change that refuses to run twice (409)",
+    "/api/periods/<pid:int>/reopen": "undoes a close exactly once; a second reopen is refused (409)",
     "/api/periods/<pid:int>/residents/<rid:int>/exempt": "sets a state; running it twice changes nothing",
     "/api/periods/<pid:int>/reminders": "reminders are unique per recipient and period",
     "/api/passive/sightings": "devices sign each sighting with a single-use nonce",
