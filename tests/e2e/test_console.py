@@ -281,6 +281,13 @@ def test_home_visit_is_recorded_by_one_and_confirmed_by_another(launch, face_y4m
 
     browser = launch(face_y4m)
     page = desk_context(browser, e2e_server.url).new_page()
+    keys: dict[str, str | None] = {}  # each create carries its own Idempotency-Key (issue 14 item 5)
+
+    def remember_key(request) -> None:
+        if request.method == "POST" and ("/home-visits" in request.url or "/attest" in request.url):
+            keys[request.url.rsplit("/", 1)[-1]] = request.headers.get("idempotency-key")
+
+    page.on("request", remember_key)
     console_sign_in(page, "nq_staff")
     page.locator("[data-menu='/home-visits']").click()
     picker = by_test(page, "visit-resident")
@@ -296,6 +303,7 @@ def test_home_visit_is_recorded_by_one_and_confirmed_by_another(launch, face_y4m
     shot(page, "console-home-visit-recorded")
 
     second = desk_context(browser, e2e_server.url).new_page()
+    second.on("request", remember_key)
     console_sign_in(second, "nq_admin")
     second.locator("[data-menu='/home-visits']").click()
     row = by_test(second, "visit-row").filter(has_text=name)
@@ -304,6 +312,8 @@ def test_home_visit_is_recorded_by_one_and_confirmed_by_another(launch, face_y4m
     confirm(second, "我已核实，确认")
     row.wait_for(state="detached")
     shot(second, "console-home-visit-confirmed")
+    assert set(keys) == {"home-visits", "attest"} and all(keys.values()), keys
+    assert keys["home-visits"] != keys["attest"]
 
     period = staff.get("/api/periods/current").json()
     rows = staff.get(f"/api/periods/{period['id']}/residents", params={"q": name}).json()["items"]
