@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 
 from tests.faults import independent
-from tests.faults.load import Unit
+from tests.faults.load import Unit, elder_name
 
 ANCHOR_TIMEOUT_S = 180.0
 
@@ -125,7 +125,7 @@ async def _stored_once(connection: asyncpg.Connection, units: list[Unit], commun
     per_certification = Counter(dict(await connection.fetch(
         "SELECT certification_id, count(*) FROM credential GROUP BY certification_id")))
     for unit in units:
-        name = f"演练老人{unit.n:04d}"
+        name = elder_name(unit.n)
         if residents[name] > 1:
             verdict.problem(f"unit {unit.n}: {residents[name]} residents registered, expected one")
         if unit.resident_id is not None and visits[unit.resident_id] > 1:

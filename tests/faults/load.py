@@ -26,6 +26,11 @@ REQUEST_TIMEOUT_S = 10.0  # the client gives up on an answer after this long and
 UNIT_DEADLINE_S = 180.0  # a unit still unfinished after this long is reported as abandoned
 
 
+def elder_name(n: int) -> str:
+    """A unique name of letters only (names refuse digits): the unit's number in Chinese numerals."""
+    return "演练" + "".join("零一二三四五六七八九"[int(d)] for d in f"{n:04d}")
+
+
 def a_photo(seed: int) -> bytes:
     buffer = io.BytesIO()
     pixels = (np.random.default_rng(seed).random((60, 80, 3)) * 255).astype("uint8")
@@ -162,7 +167,7 @@ class Load:
         try:
             national_id = elder_id(600_000 + unit.n)
             resident = await self._call(unit, "resident", deadline, "POST", "/api/residents", "visitor", json={
-                "name": f"演练老人{unit.n:04d}", "national_id": national_id, "address": "南桥镇解放路 12弄"})
+                "name": elder_name(unit.n), "national_id": national_id, "address": "南桥镇解放路 12弄"})
             if resident is None:
                 return
             unit.resident_id = resident["id"]
