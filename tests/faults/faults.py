@@ -9,12 +9,20 @@ steady load, and records every request's outcome by phase.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
+from tests.chain.storage_faults import tear_sqlite_wal
+from tests.conftest import REPO_ROOT
 from tests.faults.load import Load, Observation, Unit
 from tests.faults.processes import Stack
 
@@ -128,25 +136,99 @@ async def sequencer_killed(stack: Stack, load: Load, notes: dict) -> AsyncIterat
     await _restart(stack, "sequencer")
 
 
-def tear_wal(database: Path, cut: int = 700) -> None:
-    """Cut the end off the sequencer's SQLite write-ahead log, as a crash mid-write leaves it."""
-    wal = database.with_name(database.name + "-wal")
-    if wal.exists() and wal.stat().st_size > cut:
-        with open(wal, "r+b") as handle:
-            handle.truncate(wal.stat().st_size - cut)
+async def _sequencer_decided(stack: Stack) -> dict:
+    """The sequencer's health once its start-up check against the witnesses has decided."""
+    async with httpx.AsyncClient(timeout=2) as http:
+        state: dict = {}
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                state = (await http.get(f"{stack.chain.url}/v1/health")).json()
+                if state.get("status") in ("ok", "refusing"):
+                    return state
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the sequencer did not decide: {state}")
 
 
-# HOOK (issue 14 item 1, branch h-chain): the torn write. After the merge: drop `pending`, and after
-# restarting, expect the sequencer to refuse (health/readyz red, naming its size and the witnesses'),
-# run the recovery command, restart, and let the checker prove every acknowledged leaf is anchored.
-@fault("sequencer torn write", expect=unaffected,
-       pending="waits for issue 14 item 1 (branch h-chain): refusal when behind the witnesses + recovery command")
+def _recover(stack: Stack, folder: Path) -> dict:
+    """As an operator: the backend's record of its submitted leaves, then `python -m chain recover`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    leaves = folder / "leaves.jsonl"
+    exported = subprocess.run([sys.executable, "-m", "backend", "chain-leaves", "--output", str(leaves)],
+                              env=stack.api.environment(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    stack.chain.stop_child("sequencer")
+    command = [sys.executable, "-m", "chain", "recover", "--data-dir", str(stack.chain.sequencer_dir),
+               "--origin", stack.chain.origin, "--leaves", str(leaves)]
+    recovered = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    report = {"exit": recovered.returncode, "report": _summary(recovered.stdout), "fill_gaps": False}
+    if recovered.returncode != 0:  # an acknowledged index no witness saw: seal it, its leaf is re-submitted
+        recovered = subprocess.run([*command, "--fill-gaps"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                   timeout=120)
+        report.update(exit=recovered.returncode, report=_summary(recovered.stdout), fill_gaps=True)
+    stack.chain.start_child("sequencer")
+    return report
+
+
+def _summary(stdout: str) -> str:
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        return stdout.strip()[-300:]
+    return f"restored {report.get('restored')} leaves, filled {report.get('filled')}"
+
+
+def torn_write(seen: Seen) -> None:
+    refused = seen.notes["refused"]
+    assert refused.get("status") == "refusing", f"expected the torn log to refuse to sequence, it said {refused}"
+    assert seen.notes["readyz"][0] == 503 and seen.notes["readyz"][1].startswith("refused"), seen.notes["readyz"]
+    assert seen.notes["recovery"]["exit"] == 0, seen.notes["recovery"]
+    assert seen.notes["resumed"].get("status") == "ok", seen.notes["resumed"]
+    unaffected(seen)
+
+
+async def _kill_when_all_cosigned(stack: Stack) -> None:
+    """SIGKILL the sequencer once every leaf it holds is cosigned, so a tear cuts into what witnesses saw.
+
+    The API (the only submitter) is held still (SIGSTOP) for that moment; clients only wait.
+    """
+    stack.api.process.send_signal(signal.SIGSTOP)
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(250):
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    health = (await http.get(f"{stack.chain.url}/v1/health")).json()
+                    if health.get("size") and health.get("size") == health.get("final_size"):
+                        break
+                await asyncio.sleep(0.02)
+        await asyncio.to_thread(stack.chain.stop_child, "sequencer", signal.SIGKILL)
+    finally:
+        stack.api.process.send_signal(signal.SIGCONT)
+
+
+@fault("sequencer torn write (refusal, then recovery)", expect=torn_write)
 async def sequencer_torn_write(stack: Stack, load: Load, notes: dict) -> AsyncIterator[None]:
-    await asyncio.to_thread(stack.chain.stop_child, "sequencer", signal.SIGKILL)
-    tear_wal(stack.chain.sequencer_dir / "chain.sqlite3")
+    # A crash mid-write: the WAL cut inside its last two commits, the acknowledged mark lost too. When
+    # SQLite had just copied the WAL into the database file the cut loses nothing (the log restarts
+    # "ok", rightly): then crash it again, up to three times.
+    for attempt in range(1, 4):
+        await _kill_when_all_cosigned(stack)
+        tear_sqlite_wal(stack.chain.sequencer_dir / "chain.sqlite3", transactions=2)
+        (stack.chain.sequencer_dir / "acknowledged").unlink(missing_ok=True)
+        await asyncio.to_thread(stack.chain.start_child, "sequencer")
+        notes["refused"] = await _sequencer_decided(stack)
+        notes["tears"] = attempt
+        if notes["refused"].get("status") == "refusing":
+            break
     yield
-    await _restart(stack, "sequencer")
-    # then: assert the refusal, run the recovery command, restart again (h-chain)
+    async with httpx.AsyncClient(timeout=5) as http:
+        for _ in range(20):  # the API caches the chain's answer for a few seconds
+            ready = await http.get(f"{stack.api.url}/readyz")
+            notes["readyz"] = (ready.status_code, ready.json().get("error", {}).get("details", {}).get("chain", ""))
+            if ready.status_code == 503:
+                break
+            await asyncio.sleep(0.5)
+    notes["recovery"] = await asyncio.to_thread(_recover, stack, stack.root / "recovery")
+    notes["resumed"] = await _sequencer_decided(stack)
 
 
 @fault("Redis killed + restarted", expect=redis_down)

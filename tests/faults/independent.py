@@ -4,9 +4,11 @@
   variable names (fn, sn, r, fr, sr).
 * C2SP signed-note + tlog-checkpoint: the log's Ed25519 signature line and the checkpoint body
   (origin, size, base64 root hash).
-* BLS FastAggregateVerify of the witnesses' cosignature (ciphersuite
-  BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_): sum of the signers' G1 keys, the message hashed
-  to G2 (RFC 9380), one pairing equation — on py-arkworks curve operations, and once on py-ecc.
+* BLS FastAggregateVerify of the witnesses' cosignature over the checkpoint and its witnessed
+  time (ciphersuite BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_; message as chain/README.md
+  documents it): sum of the signers' G1 keys, the message hashed to G2 (RFC 9380), one pairing
+  equation — on py-arkworks curve operations, and once on py-ecc.
+* C2SP tlog-cosignature/v1: each witness's Ed25519 line on the cosigned note, its own time.
 * The credential's leaf: SHA-256 of its RFC 8785 (JCS) form, with the `rfc8785` package.
 """
 
@@ -20,7 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 BLS_DST = b"BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
-COSIGNATURE_CONTEXT = b"zhilian/bls-cosignature/v1\n"  # chain/README.md: what a witness signs, then the text
+# chain/README.md: a witness signs this context, "time <T>\n", then the checkpoint text
+COSIGNATURE_CONTEXT = b"zhilian/bls-cosignature/v2\n"
 
 
 class Rejected(AssertionError):
@@ -176,10 +179,54 @@ def check_final_checkpoint(record: dict, trust: dict, *, reference: bool = False
     signers = [bytes.fromhex(w["public_key"]) for i, w in enumerate(trust["witnesses"]) if bitmap[i // 8] >> (i % 8) & 1]
     if len(signers) < int(trust["quorum"]):
         raise Rejected(f"expected at least {trust['quorum']} cosigners at size {checkpoint.size}, got {len(signers)}")
+    timestamp = record.get("timestamp")
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        raise Rejected(f"expected a witnessed time on the checkpoint at size {checkpoint.size}, got {timestamp!r}")
+    message = COSIGNATURE_CONTEXT + f"time {timestamp}\n".encode() + checkpoint.text.encode()
     verify = fast_aggregate_verify_reference if reference else fast_aggregate_verify
-    if not verify(signers, COSIGNATURE_CONTEXT + checkpoint.text.encode(), bytes.fromhex(record["aggregate_signature"])):
+    if not verify(signers, message, bytes.fromhex(record["aggregate_signature"])):
         raise Rejected(f"the witnesses' aggregate signature at size {checkpoint.size} does not verify")
+    cosigned = tlog_cosigners(record.get("cosigned_note") or "", checkpoint.text, trust)
+    if len(cosigned) < int(trust["quorum"]):
+        raise Rejected(f"expected {trust['quorum']} valid tlog-cosignature lines at size {checkpoint.size}, "
+                       f"got {sorted(cosigned)}")
     return checkpoint
+
+
+def tlog_cosigners(note: str, text: str, trust: dict) -> set[str]:
+    """Trusted witnesses whose C2SP tlog-cosignature/v1 line on `note` verifies over `text`.
+
+    Key: `<name>+<key id hex>+base64(0x04 || Ed25519 key)`, key id SHA-256(name || 0x0A || 0x04 || key)[:4];
+    line: `— <name> base64(key id || big-endian u64 time || signature)`, signed message
+    "cosignature/v1\ntime <time>\n" || checkpoint text.
+    """
+    body, _, lines = note.partition("\n\n")
+    if body + "\n" != text:
+        return set()
+    keys = {}
+    for witness in trust["witnesses"]:
+        vkey = witness.get("cosigner_vkey")
+        if vkey:
+            name, key_id, key_b64 = vkey.split("+", 2)
+            key = base64.b64decode(key_b64)
+            if key[0] == 0x04 and hashlib.sha256(name.encode() + b"\n" + key).digest()[:4].hex() == key_id:
+                keys[(name, bytes.fromhex(key_id))] = (witness["department"], Ed25519PublicKey.from_public_bytes(key[1:]))
+    found = set()
+    for line in lines.strip("\n").split("\n"):
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014":
+            continue
+        raw = base64.b64decode(parts[2])
+        match = keys.get((parts[1], raw[:4]))
+        if match is None or len(raw) != 4 + 8 + 64:
+            continue
+        signed = f"cosignature/v1\ntime {int.from_bytes(raw[4:12], 'big')}\n".encode() + text.encode()
+        try:
+            match[1].verify(raw[12:], signed)
+        except InvalidSignature:
+            continue
+        found.add(match[0])
+    return found
 
 
 # --- credentials ------------------------------------------------------------------------------------

@@ -197,12 +197,17 @@ class ApiProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+    def environment(self) -> dict[str, str]:
+        """The process environment the API runs with (also for its other commands, e.g. chain-leaves)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ZHILIAN_TEST_", "DATABASE_URL", "REDIS_URL"))}
         env.update(self.env)
         env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "WORKERS": "1", "DATA_DIR": str(self.root / "data"),
                     "PYTHONPATH": str(REPO_ROOT)})
+        return env
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = self.environment()
         self.starts += 1
         with open(self.root / "api.log", "ab") as log:
             log.write(f"\n===== start {self.starts} =====\n".encode())

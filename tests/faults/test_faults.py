@@ -100,6 +100,13 @@ async def test_no_acknowledged_certification_is_lost_under_faults(stack: Stack) 
     print("[faults] certification -> anchored, by the phase it was acknowledged in: "
           + "; ".join(f"{phase}: {text}" for phase, text in verdict.latency.items()))
     for name, seen in expectations:
+        if "refused" in seen.notes:
+            refusal = seen.notes["refused"].get("refusal") or {}
+            print(f"[faults] {name}: after tear {seen.notes['tears']} the restarted sequencer said "
+                  f"{seen.notes['refused'].get('status')} "
+                  f"({refusal.get('reason')}: {str(refusal.get('message'))[:160]}); /readyz {seen.notes['readyz']}; "
+                  f"recovery exit {seen.notes['recovery']['exit']} (fill-gaps: {seen.notes['recovery']['fill_gaps']}): "
+                  f"{seen.notes['recovery']['report']}; then {seen.notes['resumed'].get('status')}")
         if seen.notes.get("in_flight"):
             units = seen.notes["in_flight"]
             print(f"[faults] {name}: {len(units)} attest(s) on the wire at the kill; after the restart "

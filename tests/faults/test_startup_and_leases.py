@@ -55,7 +55,8 @@ async def test_readiness_answers_503_until_the_database_answers(stack: Stack, tm
                 assert ready.status_code == 503, ready.text
                 assert time.monotonic() - back < 30, ready.text
                 await asyncio.sleep(0.2)
-            assert ready.json()["checks"] == {"startup": "ok", "database": "ok", "cache": "ok", "face_models": "ok"}
+            assert ready.json()["checks"] == {"startup": "ok", "database": "ok", "cache": "ok", "face_models": "ok",
+                                              "chain": "ok"}
             refused = await http.post("/api/auth/staff/login", json={"username": "nobody", "password": "wrong-one"})
             assert refused.status_code == 401, refused.text  # served by the database now
             metrics = (await http.get("/metrics")).text
