@@ -76,9 +76,9 @@ def recovered(seen: Seen) -> None:
     assert any(o.outcome.startswith("2") for o in seen.after), "expected requests to succeed again after healing"
 
 
-# HOOK (issue 14 item 2, branch h-auth): set True once Redis being down answers 503 with Retry-After.
-# Until then Redis down answers 500 (the deny-list check fails), and the suite only records it.
-REDIS_DOWN_ANSWERS_503 = False
+# Issue 14 item 2 (merged): Redis being down answers 503 with Retry-After, never 500. Set False only to
+# record what an older backend does (it answered 500: the deny-list check failed).
+REDIS_DOWN_ANSWERS_503 = True
 
 
 def redis_down(seen: Seen) -> None:
